@@ -1,0 +1,62 @@
+# The Post-Training Improvement course. Every target sets itself up (venv + pinned deps + kernel).
+#   make course      run every lesson in teaching mode (COURSE_MODE overrides) and write the report
+#   make test        the whole test suite (fast suite + claims); CI runs exactly this
+#   make test-fast   unit tests + every notebook in smoke mode (no claims)
+#   make lab         JupyterLab on notebooks/ with the course kernel
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.course-installed
+PYTEST := $(PY) -m pytest
+# pip on some machines prints one warning per package index entry: keep the log readable.
+PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
+NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks
+
+.PHONY: help setup course test test-fast test-claims lint lab doctor report clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo "== setting up $(VENV) (pinned packages from requirements.txt; a few minutes the first time)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | $(PIP_FILTER)
+	@$(PY) -m pip install --quiet -r requirements.txt 2>&1 | $(PIP_FILTER)
+	@$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(PIP_FILTER)
+	@$(PY) -m ipykernel install --sys-prefix --name post-training-course \
+		--display-name "Python (post-training course)" > /dev/null
+	@touch $(STAMP)
+	@echo "== $(VENV) ready"
+
+setup: $(STAMP)
+
+course: setup
+	$(VENV)/bin/course run $(LESSONS)
+
+test: setup
+	$(PYTEST) tests $(NOTEBOOK_FLAGS)
+
+test-fast: setup
+	$(PYTEST) -m "not claims" tests $(NOTEBOOK_FLAGS)
+
+test-claims: setup
+	$(PYTEST) -m claims tests
+
+lint: setup
+	$(VENV)/bin/ruff check course_lib tests
+
+lab: setup
+	$(VENV)/bin/course lab
+
+doctor: setup
+	$(VENV)/bin/course doctor
+
+report: setup
+	$(VENV)/bin/course report
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""The ``course`` command: doctor, run, fetch, report, lab, notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from course_lib import config
+from course_lib.errors import CourseError
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from course_lib import doctor
+
+    print("Post-Training Improvement course — environment check")
+    return 0 if doctor.report(doctor.check_environment(args.framework)) else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from course_lib import report, runner
+
+    records = runner.run_lessons(
+        args.lessons, mode=args.mode, framework=args.framework, seed=args.seed
+    )
+    failed = [r for r in records if not r.ok]
+    total = sum(r.wall_s for r in records)
+    print(f"{len(records) - len(failed)}/{len(records)} notebook(s) ok in {total:.1f} s")
+    if not args.no_report:
+        print(f"report: {report.write_report('html')}")
+    return 1 if failed else 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from course_lib.data import online
+
+    if args.list:
+        for row in online.status():
+            mark = "[OK]  " if row["cached"] else "[--]  "
+            print(f"{mark}{row['name']:<22} {row['size'] / 1e6:7.1f} MB  {row['path']}")
+        return 0
+    for path in online.fetch_all(args.names or None):
+        print(f"[OK] {path}")
+    return 0
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from course_lib import nbtools
+    from course_lib.runner import notebooks_dir
+
+    paths = [Path(p) for p in args.paths] or sorted(notebooks_dir().glob("*.ipynb"))
+    if args.action == "clean":
+        changed = nbtools.clean_files(paths)
+        print(f"cleaned {len(changed)} of {len(paths)} notebook(s)")
+    else:
+        for path in nbtools.refresh_files(paths):
+            print(f"refreshed checked outputs of {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from course_lib import report
+
+    path = report.write_report(args.format)
+    if args.format == "md":
+        print(path.read_text(encoding="utf-8"))
+    print(f"report written to {path}")
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from course_lib.runner import notebooks_dir
+
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which(
+        "jupyter"
+    )
+    if jupyter is None:
+        raise CourseError("jupyter is not installed in this environment; run `make setup`.")
+    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}", *args.extra]
+    print("Starting JupyterLab:", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description=(
+            "The Post-Training Improvement course. Modes: smoke (seconds, CI), teaching (default, "
+            "minutes on a CPU), full (GPU + internet). Set COURSE_MODE or pass --mode."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("doctor", help="check packages, mode, device, network, kernel, cache dir")
+    p.add_argument("--framework", choices=["torch", "keras", "both"], default="both")
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("run", help="execute lessons with papermill into build/notebooks/")
+    p.add_argument(
+        "lessons",
+        nargs="*",
+        metavar="LESSON",
+        help="lesson number, id or topic (e.g. 00, 00_setup, setup); default: all",
+    )
+    p.add_argument(
+        "--mode", choices=config.MODES, default=None, help="default: $COURSE_MODE or teaching"
+    )
+    p.add_argument("--framework", choices=["torch", "keras", "both"], default="both")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-report", action="store_true", help="skip writing build/report.html")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser(
+        "fetch", help="download CIFAR-10 and ImageNet weights for full mode (verified, resumable)"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="manifest entries; default: all")
+    p.add_argument("--list", action="store_true", help="show what is in the manifest and cached")
+    p.set_defaults(func=_fetch)
+
+    p = sub.add_parser(
+        "notebooks", help="keep notebooks clean: strip outputs, or refresh the outputs nbval checks"
+    )
+    p.add_argument("action", choices=["clean", "refresh"])
+    p.add_argument("paths", nargs="*", metavar="NOTEBOOK", help="default: every lesson notebook")
+    p.set_defaults(func=_notebooks)
+
+    p = sub.add_parser("report", help="collect build/results/*.json into build/report.html")
+    p.add_argument("--format", choices=["html", "md"], default="html")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("lab", help="open JupyterLab on notebooks/ with the course kernel")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
+    p.set_defaults(func=_lab)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``course`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CourseError as err:
+        print(f"course {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Modes, the one size table, seeding, the cache and build directories, and the online check.
+
+Every number that changes between ``smoke``, ``teaching`` and ``full`` lives in ``SIZES`` below;
+notebooks read it through :func:`sizes` instead of hard-coding their own.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from course_lib.errors import CacheError, ModeError, UnknownNameError
+
+MODES: tuple[str, ...] = ("smoke", "teaching", "full")
+DEFAULT_MODE = "teaching"
+MODE_ENV = "COURSE_MODE"
+CACHE_ENV = "COURSE_CACHE_DIR"
+BUILD_ENV = "COURSE_BUILD_DIR"
+OFFLINE_ENV = "COURSE_OFFLINE"
+
+# ---------------------------------------------------------------------------------------------
+# The size table: lesson -> mode -> knob -> value. "data" holds the sizes of the embedded datasets.
+# smoke: every code path in seconds (CI); teaching: the lesson's claim on a 2-core CPU in minutes;
+# full: true scale on a GPU with real downloads.
+# ---------------------------------------------------------------------------------------------
+SIZES: dict[str, dict[str, dict[str, int | float]]] = {
+    "data": {
+        "smoke": {"glyph_samples_per_char": 4, "glyph_image_size": 28},
+        "teaching": {"glyph_samples_per_char": 20, "glyph_image_size": 28},
+        "full": {"glyph_samples_per_char": 20, "glyph_image_size": 28},
+    },
+    "00_setup": {
+        "smoke": {
+            "grid_alphabets": 4,
+            "grid_chars": 6,
+            "digits_grid": 20,
+            "sinusoid_tasks": 3,
+            "sinusoid_points": 10,
+            "episode_ways": 5,
+            "episode_shots": 1,
+            "episode_queries": 2,
+        },
+        "teaching": {
+            "grid_alphabets": 8,
+            "grid_chars": 10,
+            "digits_grid": 40,
+            "sinusoid_tasks": 5,
+            "sinusoid_points": 10,
+            "episode_ways": 5,
+            "episode_shots": 5,
+            "episode_queries": 5,
+        },
+        "full": {
+            "grid_alphabets": 8,
+            "grid_chars": 10,
+            "digits_grid": 40,
+            "sinusoid_tasks": 5,
+            "sinusoid_points": 10,
+            "episode_ways": 5,
+            "episode_shots": 5,
+            "episode_queries": 5,
+        },
+    },
+}
+
+
+def resolve_mode(mode: str | None = None) -> str:
+    """Return the execution mode: ``mode`` if given, else ``$COURSE_MODE``, else ``teaching``."""
+    source = "argument"
+    if mode is None:
+        mode = os.environ.get(MODE_ENV) or DEFAULT_MODE
+        source = f"${MODE_ENV}" if os.environ.get(MODE_ENV) else "default"
+    if not isinstance(mode, str):
+        raise ModeError(
+            f"mode must be a string, got {type(mode).__name__} {mode!r}; "
+            f"use one of {', '.join(MODES)}."
+        )
+    normalized = mode.strip().lower()
+    if normalized not in MODES:
+        raise ModeError(
+            f"Unknown mode {mode!r} (from {source}); valid modes are "
+            f"{', '.join(MODES)}. Example: COURSE_MODE=smoke or mode='smoke'."
+        )
+    return normalized
+
+
+class Sizes(Mapping):
+    """Read-only knobs of one lesson in one mode; read them as ``s.epochs`` or ``s["epochs"]``."""
+
+    def __init__(self, lesson: str, mode: str, values: Mapping[str, int | float]):
+        self._lesson, self._mode, self._values = lesson, mode, dict(values)
+
+    def __getitem__(self, key: str) -> int | float:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise UnknownNameError(
+                f"Lesson {self._lesson!r} has no size knob {key!r} in mode {self._mode!r}; "
+                f"known knobs: {', '.join(sorted(self._values))}. Add it to SIZES in "
+                "course_lib/config.py for every mode."
+            ) from None
+
+    def __getattr__(self, key: str) -> int | float:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        knobs = ", ".join(f"{k}={v}" for k, v in self._values.items())
+        return f"Sizes({self._lesson!r}, mode={self._mode!r}: {knobs})"
+
+
+def sizes(lesson: str, mode: str | None = None) -> Sizes:
+    """Return the size knobs of ``lesson`` (e.g. ``"00_setup"``) in ``mode``."""
+    mode = resolve_mode(mode)
+    if lesson not in SIZES:
+        raise UnknownNameError(
+            f"No size table for lesson {lesson!r}; known: {', '.join(sorted(SIZES))}."
+        )
+    return Sizes(lesson, mode, SIZES[lesson][mode])
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeding
+# ---------------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and every framework already imported (torch, TensorFlow/Keras).
+
+    Frameworks that are not imported yet are left alone on purpose: importing TensorFlow into a
+    PyTorch kernel (or the reverse) costs seconds and can crash the process.
+    """
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = int(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+def rng(seed: int) -> np.random.Generator:
+    """A NumPy generator for ``seed`` — the one way the course draws random numbers."""
+    return np.random.default_rng(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Directories
+# ---------------------------------------------------------------------------------------------
+def _ensure_writable(path: Path, what: str, env: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise CacheError(
+            f"The {what} {path} is not writable ({err.strerror or err}). "
+            f"Set {env} to a writable directory, e.g. {env}=/tmp/course-cache."
+        ) from err
+    return path
+
+
+def cache_dir() -> Path:
+    """The cache directory (datasets, checkpoints, downloads); ``$COURSE_CACHE_DIR`` wins."""
+    if os.environ.get(CACHE_ENV):
+        path = Path(os.environ[CACHE_ENV]).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(base) / "post-training-course"
+    return _ensure_writable(path, "cache directory", CACHE_ENV)
+
+
+def repo_root() -> Path | None:
+    """The course checkout containing this package, or ``None`` when installed elsewhere."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "notebooks").is_dir() else None
+
+
+def build_dir() -> Path:
+    """Where runs write executed notebooks, results and figures; ``$COURSE_BUILD_DIR`` wins."""
+    if os.environ.get(BUILD_ENV):
+        path = Path(os.environ[BUILD_ENV]).expanduser()
+    else:
+        path = (repo_root() or Path.cwd()) / "build"
+    return _ensure_writable(path, "build directory", BUILD_ENV)
+
+
+# ---------------------------------------------------------------------------------------------
+# Online check
+# ---------------------------------------------------------------------------------------------
+PROBE_HOSTS: tuple[tuple[str, int], ...] = (
+    ("download.pytorch.org", 443),
+    ("storage.googleapis.com", 443),
+    ("www.cs.toronto.edu", 443),
+)
+_online_cache: dict[str, tuple[float, bool]] = {}
+
+
+def _can_connect(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def is_online(timeout: float = 2.0, *, refresh: bool = False) -> bool:
+    """True when the download hosts answer; never takes much longer than ``timeout`` seconds.
+
+    ``COURSE_OFFLINE=1`` forces offline (workshop Wi-Fi). The answer is cached for a minute.
+    """
+    if os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes"}:
+        return False
+    cached = _online_cache.get("online")
+    if cached and not refresh and time.monotonic() - cached[0] < 60:
+        return cached[1]
+    # DNS lookups ignore socket timeouts: probe in daemon threads, stop waiting at the deadline.
+    answers: list[bool] = []
+    threads = [
+        threading.Thread(
+            target=lambda h=h, p=p: answers.append(_can_connect(h, p, timeout)), daemon=True
+        )
+        for h, p in PROBE_HOSTS
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(answers) and len(answers) < len(threads):
+        time.sleep(0.02)
+    online = any(answers)
+    _online_cache["online"] = (time.monotonic(), online)
+    return online

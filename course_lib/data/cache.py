@@ -1,0 +1,86 @@
+"""Build-once, load-fast caching of NumPy arrays, written atomically and verified on load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from course_lib import config
+
+CACHE_FORMAT = 1
+_META_KEY = "__meta__"
+
+
+def _digest(arrays: Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(key.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def cache_path(name: str, params: Mapping[str, object]) -> Path:
+    """The file that holds dataset ``name`` built with ``params`` (a short hash names it)."""
+    key = json.dumps({"format": CACHE_FORMAT, "name": name, **params}, sort_keys=True, default=str)
+    return (
+        config.cache_dir() / "data" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+    )
+
+
+def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, object]) -> None:
+    """Write ``arrays`` to ``path`` atomically (temp file + rename), checksum in the metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {**meta, "sha256": _digest(arrays)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays, **{_META_KEY: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Load arrays saved by :func:`save_arrays`; raise ``ValueError`` if the file is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise ValueError(f"cannot read {path.name}: {err}") from err
+    if _META_KEY not in arrays:
+        raise ValueError(f"{path.name} has no metadata (not written by the course)")
+    meta = json.loads(arrays.pop(_META_KEY).tobytes().decode())
+    if meta.get("sha256") != _digest(arrays):
+        raise ValueError(f"{path.name} fails its checksum (partly written or modified)")
+    return arrays, meta
+
+
+def cached_arrays(
+    name: str, params: Mapping[str, object], build: Callable[[], Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The arrays of dataset ``name``: from the cache if intact, else ``build()`` and cache them.
+
+    A damaged cache file (truncated, foreign, modified) is reported and rebuilt, never trusted.
+    """
+    path = cache_path(name, params)
+    if path.exists():
+        try:
+            arrays, _ = load_arrays(path)
+            return arrays
+        except ValueError as err:
+            warnings.warn(f"Cached dataset {path} is damaged ({err}); rebuilding it.", stacklevel=2)
+    arrays = {k: np.asarray(v) for k, v in build().items()}
+    save_arrays(path, arrays, {"name": name, "params": dict(params)})
+    return arrays

@@ -1,0 +1,78 @@
+"""N-way K-shot episodes over any labelled set (few-shot learning, lesson 04)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from course_lib.data.types import LabelledImages
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One few-shot task. Labels are relabelled ``0 .. n_way-1``; ``classes`` maps them back."""
+
+    support_x: np.ndarray
+    support_y: np.ndarray
+    query_x: np.ndarray
+    query_y: np.ndarray
+    classes: np.ndarray
+
+
+class EpisodeSampler:
+    """Draws N-way K-shot episodes (plus ``n_query`` queries per class) from a labelled set.
+
+    >>> sampler = EpisodeSampler(data, n_way=5, k_shot=1, n_query=5, seed=0)
+    >>> episode = sampler.sample()
+    """
+
+    def __init__(
+        self, data: LabelledImages, n_way: int, k_shot: int, n_query: int = 5, *, seed: int = 0
+    ):
+        for name, value, low in (
+            ("n_way", n_way, 2),
+            ("k_shot", k_shot, 1),
+            ("n_query", n_query, 0),
+        ):
+            if not isinstance(value, int | np.integer) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        self.data, self.n_way, self.k_shot, self.n_query = data, n_way, k_shot, n_query
+        per_class = k_shot + n_query
+        counts = np.bincount(data.labels, minlength=data.num_classes)
+        self.eligible = np.flatnonzero(counts >= per_class)
+        if len(self.eligible) < n_way:
+            raise ValueError(
+                f"Cannot draw {n_way}-way {k_shot}-shot episodes with {n_query} queries from "
+                f"{data.name!r}: that needs {n_way} classes with >= {per_class} samples each, "
+                f"but only {len(self.eligible)} of {data.num_classes} classes have that many "
+                f"(largest class: "
+                f"{counts.max() if counts.size else 0} samples). Lower n_way, k_shot or n_query."
+            )
+        self._by_class = {c: np.flatnonzero(data.labels == c) for c in self.eligible}
+        self._rng = np.random.default_rng(seed)
+
+    def sample(self) -> Episode:
+        """Draw one episode."""
+        classes = self._rng.choice(self.eligible, size=self.n_way, replace=False)
+        support, query = [], []
+        for c in classes:
+            picked = self._rng.choice(
+                self._by_class[c], size=self.k_shot + self.n_query, replace=False
+            )
+            support.append(picked[: self.k_shot])
+            query.append(picked[self.k_shot :])
+        s_idx, q_idx = np.concatenate(support), np.concatenate(query)
+        ways = np.arange(self.n_way)
+        return Episode(
+            self.data.images[s_idx],
+            np.repeat(ways, self.k_shot),
+            self.data.images[q_idx],
+            np.repeat(ways, self.n_query),
+            classes,
+        )
+
+    def __iter__(self) -> Iterator[Episode]:
+        while True:
+            yield self.sample()

@@ -1,0 +1,34 @@
+"""Keras 3 (TensorFlow backend) half of the course library (``from course_lib import keras as cl``).
+
+Mirrors :mod:`course_lib.torch`: the same public names with the same arguments.
+"""
+
+from __future__ import annotations
+
+from course_lib.frameworks import prepare_tensorflow
+
+prepare_tensorflow()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+FRAMEWORK = "keras"
+
+
+def device() -> str:
+    """The device lessons train on: ``"GPU"`` if TensorFlow sees one, else ``"CPU"``."""
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def framework_info() -> str:
+    """One line: framework version and device."""
+    return f"Keras {keras.__version__} (TensorFlow {tf.__version__}) on {device()}"
+
+
+def to_batch(images: np.ndarray) -> tf.Tensor:
+    """(N, H, W) images -> a float32 tensor in Keras' channels-last layout (N, H, W, 1)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3:
+        raise ValueError(f"images must be (N, H, W), got shape {images.shape}.")
+    return tf.convert_to_tensor(images[..., None])

@@ -1,0 +1,160 @@
+"""``course report``: every lesson's results on one page (HTML with figures, or Markdown)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import platform
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from course_lib import __version__, config
+from course_lib.results import read_results
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em} .meta{color:#666} table{border-collapse:collapse;margin:.6em 0 1.4em}
+th,td{border:1px solid #ccc;padding:.3em .7em;text-align:left} th{background:#f3f3f3}
+td.num{text-align:right;font-variant-numeric:tabular-nums} tr.fail td{background:#fde2e2}
+.holds{color:#18794e;font-weight:600} .fails{color:#c62828;font-weight:700}
+figure{display:inline-block;margin:.5em} figure img{max-width:520px;border:1px solid #ddd}
+"""
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _group(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    lessons: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        lessons[r["lesson"]].append(r)
+    return dict(sorted(lessons.items()))
+
+
+def _html_figure(build: Path, relative: str) -> str:
+    path = build / relative
+    if not path.is_file():
+        return f"<p class='fails'>missing figure {html.escape(relative)}</p>"
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(relative)}'>"
+        f"<figcaption>{html.escape(path.stem)}</figcaption></figure>"
+    )
+
+
+def render_html(results: list[dict[str, Any]], build: Path) -> str:
+    """One self-contained HTML page: run times, then per lesson its claims, metrics and figures."""
+    failing = [(r, c) for r in results for c in r["claims"] if not c["holds"]]
+    modes = sorted({r["mode"] for r in results}) or ["-"]
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>Post-Training Improvement course — report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Post-Training Improvement course — report</h1>",
+        f"<p class='meta'>mode: {', '.join(modes)} · course_lib {__version__} · Python "
+        f"{platform.python_version()} · generated "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+    ]
+    if not results:
+        out.append(
+            "<p>No results yet: run the lessons with <code>course run</code> "
+            "(or <code>make course</code>).</p>"
+        )
+    else:
+        verdict = (
+            f"<p class='fails'>{len(failing)} claim(s) did not hold.</p>"
+            if failing
+            else "<p class='holds'>Every claim holds.</p>"
+        )
+        out += [
+            verdict,
+            "<h2>Run times</h2><table><tr><th>lesson</th><th>framework</th>"
+            "<th>mode</th><th>seed</th><th>wall time (s)</th></tr>",
+        ]
+        out += [
+            f"<tr><td>{r['lesson']}</td><td>{r['framework']}</td><td>{r['mode']}</td>"
+            f"<td class='num'>{r['seed']}</td><td class='num'>{r['wall_s']:.1f}</td></tr>"
+            for r in results
+        ]
+        out.append("</table>")
+    for lesson, runs in _group(results).items():
+        out.append(f"<h2>{html.escape(lesson)}</h2>")
+        for r in runs:
+            out.append(
+                f"<h3>{r['framework']} <span class='meta'>({r['mode']}, seed {r['seed']})"
+                "</span></h3>"
+            )
+            if r["claims"]:
+                out.append(
+                    "<table><tr><th>claim</th><th>value</th><th>threshold</th><th>holds</th></tr>"
+                )
+                for c in r["claims"]:
+                    cls = "" if c["holds"] else " class='fail'"
+                    mark = (
+                        "<span class='holds'>yes</span>"
+                        if c["holds"]
+                        else "<span class='fails'>NO</span>"
+                    )
+                    out.append(
+                        f"<tr{cls}><td>{html.escape(c['statement'])}</td>"
+                        f"<td class='num'>{_fmt(c['value'])}</td><td class='num'>"
+                        f"{c.get('direction', '>=')} {_fmt(c['threshold'])}</td>"
+                        f"<td>{mark}</td></tr>"
+                    )
+                out.append("</table>")
+            if r["metrics"]:
+                out.append("<table><tr><th>metric</th><th>value</th></tr>")
+                out += [
+                    f"<tr><td>{html.escape(k)}</td><td class='num'>{_fmt(v)}</td></tr>"
+                    for k, v in r["metrics"].items()
+                ]
+                out.append("</table>")
+            out += [_html_figure(build, f) for f in r.get("figures", [])]
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def render_markdown(results: list[dict[str, Any]]) -> str:
+    """A compact Markdown summary (for CI logs): run times and every claim."""
+    if not results:
+        return "No results yet: run the lessons with `course run`.\n"
+    lines = [
+        "# Post-Training Improvement course — report",
+        "",
+        "| lesson | framework | mode | wall (s) | claims holding |",
+        "|---|---|---|---:|---:|",
+    ]
+    for r in results:
+        held = sum(c["holds"] for c in r["claims"])
+        lines.append(
+            f"| {r['lesson']} | {r['framework']} | {r['mode']} | {r['wall_s']:.1f} | "
+            f"{held}/{len(r['claims'])} |"
+        )
+    lines += [
+        "",
+        "| lesson | framework | claim | value | threshold | holds |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for r in results:
+        for c in r["claims"]:
+            lines.append(
+                f"| {r['lesson']} | {r['framework']} | {c['statement']} | "
+                f"{_fmt(c['value'])} | {c.get('direction', '>=')} {_fmt(c['threshold'])} "
+                f"| {'yes' if c['holds'] else '**NO**'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(fmt: str = "html", build: Path | None = None) -> Path:
+    """Collect ``build/results/*.json`` into ``build/report.html`` (or ``report.md``)."""
+    if fmt not in ("html", "md"):
+        raise ValueError(f"format must be 'html' or 'md', got {fmt!r}.")
+    build = Path(build) if build is not None else config.build_dir()
+    results = read_results(build / "results")
+    text = render_html(results, build) if fmt == "html" else render_markdown(results)
+    path = build / f"report.{fmt}"
+    path.write_text(text, encoding="utf-8")
+    return path

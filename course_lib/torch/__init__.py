@@ -1,0 +1,31 @@
+"""PyTorch half of the course library (``from course_lib import torch as cl``).
+
+Mirrors :mod:`course_lib.keras`: the same public names with the same arguments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+FRAMEWORK = "torch"
+
+
+def device() -> torch.device:
+    """The device lessons train on: the first GPU if there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def framework_info() -> str:
+    """One line: framework version and device."""
+    dev = device()
+    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "CPU"
+    return f"PyTorch {torch.__version__} on {name} ({torch.get_num_threads()} threads)"
+
+
+def to_batch(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) images -> a float32 tensor in PyTorch's channels-first layout (N, 1, H, W)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3:
+        raise ValueError(f"images must be (N, H, W), got shape {images.shape}.")
+    return torch.from_numpy(images).unsqueeze(1)

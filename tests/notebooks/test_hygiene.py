@@ -1,0 +1,48 @@
+"""Every lesson notebook is committed clean and follows the course's notebook conventions."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (ROOT / "exercises").rglob("*.ipynb")
+)
+
+
+def _code(cell):
+    return cell.cell_type == "code"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert all(cell.get("id") for cell in nb.cells), "every cell needs an id (nbformat 4.5)"
+    for i, cell in enumerate(nb.cells):
+        if not _code(cell):
+            continue
+        assert cell.execution_count is None, f"cell {i} has an execution count: clear outputs"
+        if cell.outputs:
+            assert "# NBVAL_CHECK_OUTPUT" in cell.source, f"cell {i} has outputs but is unchecked"
+            size = sum(len(str(o)) for o in cell.outputs)
+            assert size < 5000, f"cell {i} stores {size} characters of output"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in NOTEBOOKS if p.parent.name == "notebooks"], ids=lambda p: p.name
+)
+def test_lesson_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    for mode in ("smoke", "teaching", "full"):
+        assert mode in first.source, f"first cell must state the run time in {mode} mode"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters' (papermill)"
+    assert "mode = None" in params[0].source and "seed = " in params[0].source
+    assert nb.metadata.kernelspec.name == "post-training-course"
+    checked = [c for c in nb.cells if _code(c) and "# NBVAL_CHECK_OUTPUT" in c.source]
+    assert all(c.outputs for c in checked), "NBVAL_CHECK_OUTPUT cells must store their output"
+    assert nb.cells[-1].cell_type == "markdown", "end with a summary"

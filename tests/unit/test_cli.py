@@ -1,0 +1,111 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_lib import cli, doctor, runner
+from course_lib.errors import UnknownNameError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_lessons_are_discovered_in_pairs():
+    lessons = runner.discover_lessons()
+    assert lessons and lessons[0].id == "00_setup"
+    for lesson in lessons:
+        assert set(lesson.notebooks) == {"torch", "keras"}, f"{lesson.id} lacks a framework"
+
+
+def test_resolve_lessons_by_number_id_and_topic():
+    lessons = runner.discover_lessons()
+    for name in ("0", "00", "00_setup", "setup"):
+        assert [le.id for le in runner.resolve_lessons([name], lessons)] == ["00_setup"]
+    assert runner.resolve_lessons([], lessons) == lessons
+
+
+def test_unknown_lesson_lists_the_available_ones():
+    with pytest.raises(UnknownNameError, match="available lessons: 00_setup"):
+        runner.resolve_lessons(["99"], runner.discover_lessons())
+
+
+def test_cli_unknown_lesson_exits_2_with_a_message(capsys):
+    assert cli.main(["run", "transformers"]) == 2
+    assert "Unknown lesson 'transformers'" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_mode():
+    with pytest.raises(SystemExit):
+        cli.main(["run", "00", "--mode", "turbo"])
+
+
+def test_cli_help_lists_every_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "course_lib.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for command in ("doctor", "run", "fetch", "report", "lab"):
+        assert command in out
+
+
+def test_cli_report_markdown(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
+    assert cli.main(["report", "--format", "md"]) == 0
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_cli_fetch_offline_fails_fast_with_advice(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert cli.main(["fetch", "cifar10"]) == 2
+    assert "offline" in capsys.readouterr().err.lower()
+
+
+def test_doctor_reports_every_package_and_the_runtime(capsys):
+    checks = doctor.check_environment("both")
+    names = [c.name for c in checks]
+    for name in (
+        "python",
+        "torch",
+        "tensorflow-cpu",
+        "keras",
+        "papermill",
+        "mode",
+        "device (torch)",
+        "device (keras)",
+        "network",
+        "jupyter kernel",
+        "cache dir",
+    ):
+        assert name in names
+    packages = checks[: len(doctor.requirements()[1]) + 1]
+    assert all(c.ok for c in packages), [c.line() for c in packages if not c.ok]
+    doctor.report(checks)
+    out = capsys.readouterr().out
+    assert "[OK]  torch" in out and "checks OK" in out
+
+
+def test_doctor_fails_on_a_bad_mode_and_a_missing_package(monkeypatch, capsys):
+    from packaging.requirements import Requirement
+
+    monkeypatch.setenv("COURSE_MODE", "turbo")
+    real = doctor.requirements
+    monkeypatch.setattr(
+        doctor, "requirements", lambda: (real()[0], [*real()[1], Requirement("no-such-package>=1")])
+    )
+    checks = doctor.check_environment("torch")
+    failed = {c.name for c in checks if not c.ok}
+    assert {"mode", "no-such-package"} <= failed
+    assert doctor.report(checks) is False
+    assert "[FAIL] no-such-package" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="framework"):
+        doctor.check_environment("jax")
+
+
+def test_course_doctor_exit_code_follows_the_checks(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "turbo")
+    assert cli.main(["doctor", "--framework", "torch"]) == 1

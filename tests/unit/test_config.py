@@ -1,0 +1,107 @@
+import time
+
+import numpy as np
+import pytest
+
+from course_lib import config
+from course_lib.errors import CacheError, ModeError, UnknownNameError
+
+
+def test_resolve_mode_default_env_and_argument(monkeypatch):
+    monkeypatch.delenv("COURSE_MODE", raising=False)
+    assert config.resolve_mode() == "teaching"
+    monkeypatch.setenv("COURSE_MODE", "Smoke ")
+    assert config.resolve_mode() == "smoke"
+    assert config.resolve_mode("full") == "full"  # the argument wins over the environment
+
+
+@pytest.mark.parametrize("bad", ["fast", "", "teach", 3])
+def test_unknown_mode_names_the_valid_ones(bad):
+    with pytest.raises(ModeError, match="smoke, teaching, full"):
+        config.resolve_mode(bad)
+
+
+def test_bad_mode_from_environment_says_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "turbo")
+    with pytest.raises(ModeError, match=r"\$COURSE_MODE"):
+        config.resolve_mode()
+
+
+def test_every_lesson_has_the_same_knobs_in_every_mode():
+    for lesson, table in config.SIZES.items():
+        assert set(table) == set(config.MODES), lesson
+        knobs = {mode: set(values) for mode, values in table.items()}
+        assert len({frozenset(k) for k in knobs.values()}) == 1, f"{lesson}: {knobs}"
+
+
+def test_sizes_attribute_and_item_access():
+    s = config.sizes("00_setup", "smoke")
+    assert s.grid_chars == s["grid_chars"] == config.SIZES["00_setup"]["smoke"]["grid_chars"]
+    assert "grid_chars" in repr(s)
+    with pytest.raises(UnknownNameError, match="known knobs"):
+        _ = s.no_such_knob
+    with pytest.raises(UnknownNameError, match="00_setup"):
+        config.sizes("99_nothing", "smoke")
+
+
+def test_smoke_is_never_bigger_than_teaching():
+    for lesson, table in config.SIZES.items():
+        for knob, value in table["smoke"].items():
+            assert value <= table["teaching"][knob], (lesson, knob)
+
+
+def test_seed_everything_makes_numpy_and_python_repeat():
+    import random
+
+    config.seed_everything(7)
+    a = (random.random(), np.random.rand())
+    config.seed_everything(7)
+    assert (random.random(), np.random.rand()) == a
+
+
+def test_seed_everything_seeds_loaded_frameworks():
+    import keras
+    import torch
+
+    config.seed_everything(3)
+    t, k = torch.randn(4), keras.random.normal((4,)).numpy()
+    config.seed_everything(3)
+    assert torch.equal(t, torch.randn(4))
+    assert np.array_equal(k, keras.random.normal((4,)).numpy())
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+def test_seed_everything_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        config.seed_everything(bad)
+
+
+def test_cache_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "c"))
+    assert config.cache_dir() == tmp_path / "c"
+    assert (tmp_path / "c").is_dir()
+
+
+def test_unwritable_cache_dir_is_a_clear_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(CacheError, match="COURSE_CACHE_DIR"):
+        config.cache_dir()
+
+
+def test_build_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
+    assert config.build_dir() == tmp_path
+
+
+def test_is_online_answers_within_two_seconds():
+    start = time.perf_counter()
+    answer = config.is_online(timeout=2.0, refresh=True)
+    assert isinstance(answer, bool)
+    assert time.perf_counter() - start < 2.5
+
+
+def test_is_online_can_be_forced_offline(monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert config.is_online(refresh=True) is False

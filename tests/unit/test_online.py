@@ -8,6 +8,7 @@ import io
 import pickle
 import re
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -81,6 +82,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var, sub in (("COURSE_CACHE_DIR", "cache"), ("TORCH_HOME", "torch"),
                      ("KERAS_HOME", "keras")):
         monkeypatch.setenv(var, str(tmp_path / sub))
+    if "keras" in sys.modules:  # keras read KERAS_HOME when imported: point it at tmp_path too
+        from keras.src.backend import config as keras_config
+
+        monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     for var in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(var, "127.0.0.1,localhost")

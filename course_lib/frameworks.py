@@ -22,7 +22,7 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # oneDNN's custom CPU kernels print start-up lines into notebooks and change results with the
-    # order of floating-point sums; the course prefers quiet, repeatable runs (set it to 1 to opt in).
+    # order of floating-point sums; the course prefers quiet, repeatable runs (1 opts back in).
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 

@@ -27,12 +27,16 @@ def clean(
     fresh = {}
     if executed is not None:
         fresh = {c.get("id"): c.outputs for c in executed.cells if c.cell_type == "code"}
+    code_cells = 0
     for cell in nb.cells:
         for key in _PAPERMILL_KEYS:
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
+        code_cells += 1
+        # nbval skips the comparison of cells without an execution count, so checked cells keep a
+        # stable one (their position among the code cells); every other cell has none.
+        cell.execution_count = code_cells if _is_checked(cell) else None
         cell.metadata.pop("execution", None)
         if not _is_checked(cell):
             cell.outputs = []
@@ -46,7 +50,7 @@ def clean(
             cell.outputs = fresh[cell["id"]]
         for output in cell.outputs:
             if "execution_count" in output:
-                output["execution_count"] = None
+                output["execution_count"] = cell.execution_count
     for key in _PAPERMILL_KEYS:
         nb.metadata.pop(key, None)
     return nb

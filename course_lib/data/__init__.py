@@ -44,7 +44,7 @@ def load_dataset(name: str, **options: Any) -> Any:
 
 
 def __getattr__(attr: str) -> Any:  # lazy: building glyph tables imports fontTools/PIL
-    if attr in {"load_glyphs", "glyph_split", "list_alphabets"}:
+    if attr in {"GlyphSplit", "load_glyphs", "glyph_split", "list_alphabets"}:
         from course_lib.data import glyphs
 
         return getattr(glyphs, attr)
@@ -55,6 +55,7 @@ __all__ = [
     "DATASETS",
     "Episode",
     "EpisodeSampler",
+    "GlyphSplit",
     "LabelledImages",
     "SinusoidTasks",
     "glyph_split",

@@ -32,45 +32,25 @@ OFFLINE_ENV = "COURSE_OFFLINE"
 # smoke: every code path in seconds (CI); teaching: the lesson's claim on a 2-core CPU in minutes;
 # full: true scale on a GPU with real downloads.
 # ---------------------------------------------------------------------------------------------
+# fmt: off
+_SETUP_TEACHING = {"grid_alphabets": 8, "grid_chars": 10, "digits_grid": 40, "sinusoid_tasks": 5,
+                   "sinusoid_points": 10, "episode_ways": 5, "episode_shots": 5,
+                   "episode_queries": 5}
 SIZES: dict[str, dict[str, dict[str, int | float]]] = {
     "data": {
-        "smoke": {"glyph_samples_per_char": 4, "glyph_image_size": 28},
+        "smoke":    {"glyph_samples_per_char": 4, "glyph_image_size": 28},
         "teaching": {"glyph_samples_per_char": 20, "glyph_image_size": 28},
-        "full": {"glyph_samples_per_char": 20, "glyph_image_size": 28},
+        "full":     {"glyph_samples_per_char": 20, "glyph_image_size": 28},
     },
     "00_setup": {
-        "smoke": {
-            "grid_alphabets": 4,
-            "grid_chars": 6,
-            "digits_grid": 20,
-            "sinusoid_tasks": 3,
-            "sinusoid_points": 10,
-            "episode_ways": 5,
-            "episode_shots": 1,
-            "episode_queries": 2,
-        },
-        "teaching": {
-            "grid_alphabets": 8,
-            "grid_chars": 10,
-            "digits_grid": 40,
-            "sinusoid_tasks": 5,
-            "sinusoid_points": 10,
-            "episode_ways": 5,
-            "episode_shots": 5,
-            "episode_queries": 5,
-        },
-        "full": {
-            "grid_alphabets": 8,
-            "grid_chars": 10,
-            "digits_grid": 40,
-            "sinusoid_tasks": 5,
-            "sinusoid_points": 10,
-            "episode_ways": 5,
-            "episode_shots": 5,
-            "episode_queries": 5,
-        },
+        "smoke":    {"grid_alphabets": 4, "grid_chars": 6, "digits_grid": 20, "sinusoid_tasks": 3,
+                     "sinusoid_points": 10, "episode_ways": 5, "episode_shots": 1,
+                     "episode_queries": 2},
+        "teaching": _SETUP_TEACHING,
+        "full":     _SETUP_TEACHING,  # nothing in lesson 00 grows with a GPU
     },
 }
+# fmt: on
 
 
 def resolve_mode(mode: str | None = None) -> str:

@@ -5,9 +5,9 @@ Mirrors :mod:`course_lib.torch`: the same public names with the same arguments.
 
 from __future__ import annotations
 
-from course_lib.frameworks import prepare_tensorflow
+from course_lib.frameworks import prepare_tensorflow as _prepare_tensorflow
 
-prepare_tensorflow()
+_prepare_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -16,9 +16,10 @@ def image_grid(
     *,
     ncols: int = 10,
     size: float = 1.0,
+    row_labels: Sequence[str] | None = None,
     suptitle: str | None = None,
 ) -> plt.Figure:
-    """Draw ``(N, H, W)`` grayscale images in a grid, with optional per-image titles."""
+    """Draw ``(N, H, W)`` grayscale images in a grid, with optional titles and row labels."""
     images = np.asarray(images)
     if images.ndim != 3 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (N, H, W) array, got shape {images.shape}.")
@@ -26,6 +27,8 @@ def image_grid(
         raise ValueError(f"got {len(titles)} titles for {len(images)} images.")
     ncols = max(1, min(ncols, len(images)))
     nrows = -(-len(images) // ncols)
+    if row_labels is not None and len(row_labels) != nrows:
+        raise ValueError(f"got {len(row_labels)} row labels for {nrows} rows.")
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False
     )
@@ -35,6 +38,10 @@ def image_grid(
             ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
             if titles is not None:
                 ax.set_title(str(titles[i]), fontsize=8)
+    for r, label in enumerate(row_labels or []):
+        axes[r, 0].text(
+            -0.15, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8
+        )
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

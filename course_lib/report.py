@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import platform
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -45,6 +46,15 @@ def _html_figure(build: Path, relative: str) -> str:
     )
 
 
+def read_runs(build: Path) -> dict[str, dict[str, Any]]:
+    """Notebook runs recorded by ``course run`` (``build/runs.json``), by ``lesson_framework``."""
+    path = build / "runs.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
 def render_html(results: list[dict[str, Any]], build: Path) -> str:
     """One self-contained HTML page: run times, then per lesson its claims, metrics and figures."""
     failing = [(r, c) for r in results for c in r["claims"] if not c["holds"]]
@@ -72,13 +82,24 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
         out += [
             verdict,
             "<h2>Run times</h2><table><tr><th>lesson</th><th>framework</th>"
-            "<th>mode</th><th>seed</th><th>wall time (s)</th></tr>",
+            "<th>mode</th><th>seed</th><th>lesson code (s)</th><th>whole notebook (s)</th></tr>",
         ]
-        out += [
-            f"<tr><td>{r['lesson']}</td><td>{r['framework']}</td><td>{r['mode']}</td>"
-            f"<td class='num'>{r['seed']}</td><td class='num'>{r['wall_s']:.1f}</td></tr>"
-            for r in results
-        ]
+        runs = read_runs(build)
+        for r in results:
+            run = runs.get(f"{r['lesson']}_{r['framework']}", {})
+            notebook = f"{run['wall_s']:.1f}" if "wall_s" in run else "–"
+            out.append(
+                f"<tr><td>{r['lesson']}</td><td>{r['framework']}</td><td>{r['mode']}</td>"
+                f"<td class='num'>{r['seed']}</td><td class='num'>{r['wall_s']:.1f}</td>"
+                f"<td class='num'>{notebook}</td></tr>"
+            )
+        failed_runs = [run for run in runs.values() if not run.get("ok", True)]
+        for run in failed_runs:
+            out.append(
+                f"<tr class='fail'><td>{run['lesson']}</td><td>{run['framework']}</td>"
+                f"<td>{run['mode']}</td><td colspan='3'>FAILED: "
+                f"{html.escape(run['error'])}</td></tr>"
+            )
         out.append("</table>")
     for lesson, runs in _group(results).items():
         out.append(f"<h2>{html.escape(lesson)}</h2>")

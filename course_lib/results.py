@@ -74,7 +74,8 @@ def figures_dir() -> Path:
     return path
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename: never a half-written file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -152,7 +153,7 @@ class LessonResults:
     def save(self) -> Path:
         """Write ``build/results/<lesson>_<framework>.json`` atomically and return its path."""
         path = results_dir() / f"{self.lesson}_{self.framework}.json"
-        _atomic_write_text(path, json.dumps(self.as_dict(), indent=2) + "\n")
+        atomic_write_text(path, json.dumps(self.as_dict(), indent=2) + "\n")
         return path
 
     def summary(self) -> str:

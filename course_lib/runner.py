@@ -175,4 +175,27 @@ def run_lessons(
                 f"        see the executed notebook: {output}"
             )
         records.append(record)
+        _record_run(record, mode)
     return records
+
+
+def _record_run(record: RunRecord, mode: str) -> None:
+    """Add one notebook's wall time to ``build/runs.json`` (the report shows it)."""
+    import json
+
+    from course_lib.results import atomic_write_text
+
+    path = config.build_dir() / "runs.json"
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except json.JSONDecodeError:
+        runs = {}
+    runs[f"{record.lesson}_{record.framework}"] = {
+        "lesson": record.lesson,
+        "framework": record.framework,
+        "mode": mode,
+        "wall_s": round(record.wall_s, 1),
+        "ok": record.ok,
+        "error": record.error,
+    }
+    atomic_write_text(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")

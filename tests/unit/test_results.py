@@ -92,3 +92,28 @@ def test_report_html_and_markdown(build):
 
 def test_report_without_results(build):
     assert "No results yet" in report.write_report("html").read_text()
+
+
+def test_report_shows_notebook_wall_times_and_failed_runs(build):
+    LessonResults("00_setup", "torch", "smoke").save()
+    runs = {
+        "00_setup_torch": {
+            "lesson": "00_setup",
+            "framework": "torch",
+            "mode": "smoke",
+            "wall_s": 12.3,
+            "ok": True,
+            "error": "",
+        },
+        "01_transfer_keras": {
+            "lesson": "01_transfer",
+            "framework": "keras",
+            "mode": "smoke",
+            "wall_s": 4.0,
+            "ok": False,
+            "error": "NameError: x",
+        },
+    }
+    (build / "runs.json").write_text(json.dumps(runs))
+    html = report.write_report("html").read_text()
+    assert "12.3" in html and "FAILED: NameError: x" in html

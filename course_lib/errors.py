@@ -28,3 +28,7 @@ class OfflineError(CourseError, ConnectionError):
 
 class DownloadError(CourseError, OSError):
     """A download finished but the file is wrong (checksum or size mismatch)."""
+
+
+class CheckpointError(CourseError, ValueError):
+    """A checkpoint file is unreadable, not a course checkpoint, or from another architecture."""

@@ -13,6 +13,32 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from course_lib.keras.models import (  # noqa: E402
+    freeze,
+    layer_names,
+    load_checkpoint,
+    mlp,
+    save_checkpoint,
+    small_cnn,
+    trainable_summary,
+    unfreeze,
+)
+
+__all__ = [
+    "FRAMEWORK",
+    "device",
+    "framework_info",
+    "freeze",
+    "layer_names",
+    "load_checkpoint",
+    "mlp",
+    "save_checkpoint",
+    "small_cnn",
+    "to_batch",
+    "trainable_summary",
+    "unfreeze",
+]
+
 FRAMEWORK = "keras"
 
 

@@ -8,6 +8,32 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_lib.torch.models import (
+    freeze,
+    layer_names,
+    load_checkpoint,
+    mlp,
+    save_checkpoint,
+    small_cnn,
+    trainable_summary,
+    unfreeze,
+)
+
+__all__ = [
+    "FRAMEWORK",
+    "device",
+    "framework_info",
+    "freeze",
+    "layer_names",
+    "load_checkpoint",
+    "mlp",
+    "save_checkpoint",
+    "small_cnn",
+    "to_batch",
+    "trainable_summary",
+    "unfreeze",
+]
+
 FRAMEWORK = "torch"
 
 

@@ -58,3 +58,15 @@ def test_mirrored_framework_packages_share_their_public_names():
         }
 
     assert public(ct) == public(ck)
+
+
+def test_both_frameworks_count_the_same_parameters():
+    """Same architecture, same table: the summary text is identical in both frameworks."""
+    from course_lib import keras as ck
+    from course_lib import torch as ct
+
+    for build in (lambda m: m.small_cnn(10, width=32), lambda m: m.mlp(1, (40, 40), 1)):
+        torch_model, keras_model = build(ct), build(ck)
+        ct.freeze(torch_model, up_to=ct.layer_names(torch_model)[0])
+        ck.freeze(keras_model, up_to=ck.layer_names(keras_model)[0])
+        assert ct.trainable_summary(torch_model) == ck.trainable_summary(keras_model)

@@ -1,0 +1,268 @@
+"""Small models, freezing by block name, parameter summaries and checkpoints (Keras 3).
+
+Mirrors :mod:`course_lib.torch.models`: the same names, arguments, block names and parameter
+counts, so a lesson reads the same in both frameworks. Every model is a ``keras.Sequential`` whose
+top-level layers are named blocks (``block1`` … ``block4`` and ``head`` for :func:`small_cnn`,
+``layer1`` … and ``head`` for :func:`mlp`); freezing, summaries and checkpoints work on blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from course_lib.checkpoints import (
+    CHECKPOINT_FORMAT,
+    atomic_write,
+    check_meta,
+    existing_checkpoint,
+    unreadable,
+)
+from course_lib.errors import CheckpointError, UnknownNameError
+from course_lib.summary import LayerRow, format_summary
+
+_META_KEY = "__course_meta__"
+
+# BatchNormalization defaults differ between the frameworks: Keras momentum=0.99 (weight of the OLD
+# running average), epsilon=1e-3; PyTorch momentum=0.1 (weight of the NEW batch, i.e. 0.9 in Keras
+# terms), eps=1e-5. Both halves of the course use PyTorch's values so the models behave alike.
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _conv_block(name: str, filters: int, pool: bool) -> keras.Sequential:
+    layers = [
+        keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv"),
+        keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name="bn"),
+        keras.layers.ReLU(name="relu"),
+    ]
+    if pool:
+        layers.append(keras.layers.MaxPooling2D(2, name="pool"))
+    return keras.Sequential(layers, name=name)
+
+
+def small_cnn(num_classes: int, *, width: int = 32, in_channels: int = 1) -> keras.Model:
+    """A 4-block CNN for small channels-last images (N, H, W, in_channels); returns logits.
+
+    Blocks ``block1``–``block3`` are Conv3x3 → BatchNorm → ReLU → MaxPool(2) with ``width``,
+    ``2*width`` and ``2*width`` channels; ``block4`` has ``4*width`` channels and no pooling;
+    ``head`` is global average pooling → Dense(num_classes). Global pooling makes any H, W ≥ 8 work.
+    """
+    num_classes = _check_positive_int("num_classes", num_classes)
+    width = _check_positive_int("width", width)
+    in_channels = _check_positive_int("in_channels", in_channels)
+    head = keras.Sequential(
+        [
+            keras.layers.GlobalAveragePooling2D(name="pool"),
+            keras.layers.Dense(num_classes, name="dense"),
+        ],
+        name="head",
+    )
+    return keras.Sequential(
+        [
+            keras.Input((None, None, in_channels)),
+            _conv_block("block1", width, pool=True),
+            _conv_block("block2", 2 * width, pool=True),
+            _conv_block("block3", 2 * width, pool=True),
+            _conv_block("block4", 4 * width, pool=False),
+            head,
+        ],
+        name="small_cnn",
+    )
+
+
+def mlp(
+    in_features: int = 1, hidden: tuple[int, ...] = (40, 40), out_features: int = 1
+) -> keras.Model:
+    """A fully connected network: ``layer1``, ``layer2``, … (Dense + ReLU) then ``head`` (Dense)."""
+    in_features = _check_positive_int("in_features", in_features)
+    out_features = _check_positive_int("out_features", out_features)
+    if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
+        raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
+    hidden = tuple(_check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
+    layers: list[Any] = [keras.Input((in_features,))]
+    layers += [
+        keras.layers.Dense(units, activation="relu", name=f"layer{i}")
+        for i, units in enumerate(hidden, start=1)
+    ]
+    layers.append(keras.layers.Dense(out_features, name="head"))
+    return keras.Sequential(layers, name="mlp")
+
+
+# --- blocks, freezing and summaries ---------------------------------------------------------------
+
+
+def _blocks(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def layer_names(model: keras.Model) -> list[str]:
+    """The names of the model's top-level blocks, in order (e.g. ``block1`` … ``head``)."""
+    return [layer.name for layer in _blocks(model)]
+
+
+def _unknown(name: Any, valid: Sequence[str]) -> UnknownNameError:
+    return UnknownNameError(f"Unknown layer {name!r}; valid layers: {', '.join(valid)}.")
+
+
+def freeze(model: keras.Model, up_to: str | None = None) -> None:
+    """Freeze the top-level blocks from the first through ``up_to`` (inclusive); None = all.
+
+    Keras reads ``trainable`` when a model is compiled: call ``model.compile(...)`` again after
+    freezing or unfreezing, or the change has no effect on training. A frozen BatchNormalization
+    layer in Keras also runs in inference mode (its moving statistics stop updating).
+    """
+    blocks = _blocks(model)
+    names = [b.name for b in blocks]
+    if up_to is None:
+        stop = len(blocks)
+    elif up_to in names:
+        stop = names.index(up_to) + 1
+    else:
+        raise _unknown(up_to, names)
+    for block in blocks[:stop]:
+        block.trainable = False
+
+
+def unfreeze(model: keras.Model, layers: str | list[str] | None = None) -> None:
+    """Make the named top-level blocks trainable again; None = all. Recompile afterwards."""
+    blocks = {b.name: b for b in _blocks(model)}
+    if layers is None:
+        chosen = list(blocks)
+    else:
+        chosen = [layers] if isinstance(layers, str) else list(layers)
+        for name in chosen:
+            if name not in blocks:
+                raise _unknown(name, list(blocks))
+    for name in chosen:
+        blocks[name].trainable = True
+
+
+def _running_stats(block: keras.layers.Layer) -> set[int]:
+    """ids of BatchNormalization moving statistics: state, not parameters (buffers in PyTorch)."""
+    ids: set[int] = set()
+    for layer in [block, *block._flatten_layers(include_self=False, recursive=True)]:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            ids.update({id(layer.moving_mean), id(layer.moving_variance)})
+    return ids
+
+
+def _require_built(model: keras.Model) -> None:
+    if not model.built:
+        raise ValueError(
+            "The model is not built yet, so it has no weights; call it on a batch or create it "
+            "with keras.Input(...) first."
+        )
+
+
+def _size(variable: Any) -> int:
+    return int(np.prod(variable.shape, dtype=np.int64))
+
+
+def _kind(block: keras.layers.Layer) -> str:
+    if block.name == "head":
+        return "head"
+    sublayers = block._flatten_layers(include_self=True, recursive=True)
+    if any(isinstance(layer, keras.layers.Conv2D) for layer in sublayers):
+        return "conv block"
+    return "dense"
+
+
+def trainable_summary(model: keras.Model) -> str:
+    """A table of the top-level blocks: learnable parameters, how many train, and their state.
+
+    BatchNormalization moving mean/variance are not counted (PyTorch keeps them as buffers), so
+    both frameworks print the same numbers.
+    """
+    _require_built(model)
+    rows = []
+    for block in _blocks(model):
+        stats = _running_stats(block)
+        params = sum(_size(v) for v in block.weights if id(v) not in stats)
+        trainable = sum(_size(v) for v in block.trainable_weights if id(v) not in stats)
+        rows.append(LayerRow(block.name, _kind(block), params, trainable))
+    return format_summary(rows)
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+
+def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], **meta: Any) -> Path:
+    """Save every weight of ``model`` (BatchNorm statistics included) and ``meta`` to ``path``.
+
+    The file is one ``.npz`` archive (arrays by index plus a JSON entry), written to a temporary
+    file next to ``path`` and renamed over it, so a crash never leaves a half-written checkpoint.
+    ``meta`` may hold str, int, float, bool, None, lists and dicts (else ValueError). Returns the
+    path.
+    """
+    _require_built(model)
+    for key, value in meta.items():
+        check_meta(value, repr(key))
+    weights = model.weights
+    header = {
+        "format": CHECKPOINT_FORMAT,
+        "framework": "keras",
+        "meta": meta,
+        "weights": [{"path": v.path, "shape": list(v.shape)} for v in weights],
+    }
+    header_text = json.dumps(header)
+    arrays = {f"w{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(weights)}
+    arrays[_META_KEY] = np.array(header_text)
+    return atomic_write(Path(path), lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(model: keras.Model, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Restore weights saved by :func:`save_checkpoint` into ``model``; returns the saved meta.
+
+    The model must have the same architecture; nothing is changed unless every weight fits.
+    """
+    path = existing_checkpoint(path)
+    try:
+        # allow_pickle=False: loading never runs code from the file. A plain .npy file gives an
+        # array, which is not a context manager (TypeError/AttributeError below).
+        with np.load(path, allow_pickle=False) as archive:
+            header = json.loads(str(archive[_META_KEY][()]))
+            if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
+                raise unreadable(path, f"no {CHECKPOINT_FORMAT!r} marker")
+            if header.get("framework") != "keras":
+                framework = header.get("framework")
+                raise unreadable(path, f"saved by framework {framework!r}, not keras")
+            saved = header["weights"]
+            meta = header.get("meta", {})
+            if not isinstance(saved, list) or not isinstance(meta, dict):
+                raise unreadable(path, "weight list or meta missing")
+            arrays = [archive[f"w{i:04d}"] for i in range(len(saved))]
+    except CheckpointError:
+        raise
+    except Exception as exc:  # zip, npy, JSON and key errors all mean "not our file"
+        raise unreadable(path, type(exc).__name__) from exc
+
+    weights = model.weights
+    if len(arrays) != len(weights):
+        raise CheckpointError(
+            f"{path} holds {len(arrays)} weights but the model has {len(weights)}: the checkpoint "
+            f"is from a different architecture; build the same model it was saved from."
+        )
+    for i, (variable, array, entry) in enumerate(zip(weights, arrays, saved, strict=True)):
+        if tuple(variable.shape) != array.shape:
+            saved_path = entry.get("path") if isinstance(entry, dict) else "?"
+            raise CheckpointError(
+                f"{path}: weight {i} ({saved_path}) has shape {array.shape} in the "
+                f"checkpoint but {tuple(variable.shape)} in the model ({variable.path}): the "
+                f"checkpoint is from a different architecture (another width or class count?)."
+            )
+    for variable, array in zip(weights, arrays, strict=True):
+        variable.assign(array.astype(variable.dtype, copy=False))
+    return meta

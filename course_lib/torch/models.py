@@ -1,0 +1,225 @@
+"""Models, freezing and checkpoints for the PyTorch lessons.
+
+Mirrors :mod:`course_lib.keras.models`: the same names, arguments, block names and parameter
+counts, so a lesson reads the same whichever framework it uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_lib.checkpoints import (
+    CHECKPOINT_FORMAT,
+    atomic_write,
+    check_meta,
+    existing_checkpoint,
+    unreadable,
+)
+from course_lib.errors import CheckpointError, UnknownNameError
+from course_lib.summary import LayerRow, format_summary
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return value
+
+
+def _conv_block(c_in: int, c_out: int, *, pool: bool) -> nn.Sequential:
+    layers: list[tuple[str, nn.Module]] = [
+        ("conv", nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)),
+        ("bn", nn.BatchNorm2d(c_out)),
+        ("relu", nn.ReLU()),
+    ]
+    if pool:
+        layers.append(("pool", nn.MaxPool2d(2)))
+    return nn.Sequential(OrderedDict(layers))
+
+
+def small_cnn(num_classes: int, *, width: int = 32, in_channels: int = 1) -> nn.Module:
+    """A four-block CNN for (N, in_channels, 28, 28) images: ``block1``..``block4`` and ``head``.
+
+    Blocks 1-3: 3x3 conv (no bias) -> BatchNorm -> ReLU -> 2x2 max-pool; block 4 has no pooling.
+    Channels: width, 2*width, 2*width, 4*width. The head averages globally, so any H, W >= 8 works.
+    """
+    _check_positive_int("num_classes", num_classes)
+    _check_positive_int("width", width)
+    _check_positive_int("in_channels", in_channels)
+    w = width
+    return nn.Sequential(OrderedDict([
+        ("block1", _conv_block(in_channels, w, pool=True)),
+        ("block2", _conv_block(w, 2 * w, pool=True)),
+        ("block3", _conv_block(2 * w, 2 * w, pool=True)),
+        ("block4", _conv_block(2 * w, 4 * w, pool=False)),
+        ("head", nn.Sequential(OrderedDict([
+            ("pool", nn.AdaptiveAvgPool2d(1)),
+            ("flatten", nn.Flatten()),
+            ("linear", nn.Linear(4 * w, num_classes)),
+        ]))),
+    ]))
+
+
+def mlp(
+    in_features: int = 1, hidden: tuple[int, ...] = (40, 40), out_features: int = 1
+) -> nn.Module:
+    """A fully connected net: ``layer1``, ``layer2``, ... (Linear + ReLU) and a Linear ``head``."""
+    _check_positive_int("in_features", in_features)
+    _check_positive_int("out_features", out_features)
+    if isinstance(hidden, int) or not isinstance(hidden, Sequence):
+        raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
+    blocks: list[tuple[str, nn.Module]] = []
+    n_in = in_features
+    for i, n_out in enumerate(hidden, start=1):
+        _check_positive_int(f"hidden[{i - 1}]", n_out)
+        blocks.append((f"layer{i}", nn.Sequential(OrderedDict([
+            ("linear", nn.Linear(n_in, n_out)),
+            ("relu", nn.ReLU()),
+        ]))))
+        n_in = n_out
+    blocks.append(("head", nn.Linear(n_in, out_features)))
+    return nn.Sequential(OrderedDict(blocks))
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """The names of the model's top-level blocks, in order."""
+    return [name for name, _ in model.named_children()]
+
+
+def _unknown_layer(model: nn.Module, name: object) -> UnknownNameError:
+    valid = ", ".join(layer_names(model))
+    return UnknownNameError(f"Unknown layer {name!r}; valid layers: {valid}.")
+
+
+def _set_trainable(module: nn.Module, trainable: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(trainable)
+
+
+def freeze(model: nn.Module, up_to: str | None = None) -> None:
+    """Stop training the top-level blocks from the first through ``up_to``; ``None`` = all.
+
+    Only ``requires_grad`` changes: BatchNorm layers in frozen blocks still update their running
+    statistics while the model is in ``train()`` mode.
+    """
+    names = layer_names(model)
+    if up_to is not None and up_to not in names:
+        raise _unknown_layer(model, up_to)
+    last = len(names) if up_to is None else names.index(up_to) + 1
+    children = dict(model.named_children())
+    for name in names[:last]:
+        _set_trainable(children[name], False)
+
+
+def unfreeze(model: nn.Module, layers: str | list[str] | None = None) -> None:
+    """Train the named top-level blocks again (one name or a list); ``None`` = all blocks."""
+    children = dict(model.named_children())
+    if layers is None:
+        selected = list(children)
+    elif isinstance(layers, str):
+        selected = [layers]
+    else:
+        selected = list(layers)
+    for name in selected:
+        if name not in children:
+            raise _unknown_layer(model, name)
+    for name in selected:
+        _set_trainable(children[name], True)
+
+
+def _kind(name: str, module: nn.Module) -> str:
+    if name == "head":
+        return "head"
+    modules = list(module.modules())
+    if any(isinstance(m, nn.Conv2d) for m in modules):
+        return "conv block"
+    if any(isinstance(m, nn.Linear) for m in modules):
+        return "dense"
+    return type(module).__name__.lower()
+
+
+def trainable_summary(model: nn.Module) -> str:
+    """A table of the top-level blocks: type, learnable parameters, trainable ones, state.
+
+    BatchNorm running statistics are buffers, not parameters, so they are not counted (as in
+    :mod:`course_lib.keras.models`, which leaves out the moving mean and variance).
+    """
+    rows = []
+    for name, module in model.named_children():
+        params = list(module.parameters())
+        rows.append(LayerRow(
+            name=name,
+            kind=_kind(name, module),
+            params=sum(p.numel() for p in params),
+            trainable=sum(p.numel() for p in params if p.requires_grad),
+        ))
+    return format_summary(rows)
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], **meta: Any) -> Path:
+    """Save the model's weights and JSON-like ``meta`` to ``path`` atomically; returns the path.
+
+    The file is written next to ``path`` under a temporary name and then renamed, so an
+    interrupted save never leaves a half-written checkpoint behind.
+    """
+    for key, value in meta.items():
+        check_meta(value, repr(key))
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "framework": "torch",
+        "state_dict": model.state_dict(),
+        "meta": meta,
+    }
+    return atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+def _few(keys: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load weights saved by :func:`save_checkpoint` into ``model``; returns the saved meta."""
+    path = existing_checkpoint(path)
+    try:
+        payload = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise unreadable(path, type(exc).__name__) from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise unreadable(path, f"no {CHECKPOINT_FORMAT!r} marker")
+    if payload.get("framework") != "torch":
+        raise unreadable(path, f"saved by framework {payload.get('framework')!r}, not torch")
+    state = payload.get("state_dict")
+    meta = payload.get("meta", {})
+    if not isinstance(state, dict) or not isinstance(meta, dict):
+        raise unreadable(path, "state_dict or meta missing")
+
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong_shape:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_few(unexpected)}")
+        if wrong_shape:
+            parts.append(f"shape mismatches (saved != model): {_few(wrong_shape)}")
+        raise CheckpointError(
+            f"{path} was saved from a different architecture ({'; '.join(parts)}); build the "
+            "same model (same function and arguments) before loading, or re-create the "
+            "checkpoint with save_checkpoint."
+        )
+    model.load_state_dict(state)
+    return meta

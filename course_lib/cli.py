@@ -82,6 +82,8 @@ def _lab(args: argparse.Namespace) -> int:
     if jupyter is None:
         raise CourseError("jupyter is not installed in this environment; run `make setup`.")
     cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}", *args.extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
+        cmd.append("--allow-root")
     print("Starting JupyterLab:", " ".join(cmd))
     return subprocess.call(cmd)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from course_lib.atomic import atomic_write
 from course_lib.errors import CheckpointError
+
+__all__ = ["CHECKPOINT_FORMAT", "atomic_write", "check_meta", "existing_checkpoint", "unreadable"]
 
 CHECKPOINT_FORMAT = "course-checkpoint-v1"
 
@@ -53,23 +54,3 @@ def unreadable(path: Path, detail: str) -> CheckpointError:
         f"{path} is not a readable course checkpoint (truncated or written by something else); "
         f"delete it and re-create it with save_checkpoint. Detail: {detail}."
     )
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temp file next to ``path``, then rename it over ``path``.
-
-    An interrupted save never leaves a half-written file behind (the old one stays intact).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib import config
+from course_lib.atomic import atomic_write_text
 from course_lib.frameworks import check_framework
 
 SCHEMA_VERSION = 1
@@ -72,18 +71,6 @@ def figures_dir() -> Path:
     path = config.build_dir() / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class LessonResults:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib import config
+from course_lib.atomic import atomic_write_text
 from course_lib.doctor import KERNEL_NAME
 from course_lib.errors import CourseError, UnknownNameError
 
@@ -181,10 +183,6 @@ def run_lessons(
 
 def _record_run(record: RunRecord, mode: str) -> None:
     """Add one notebook's wall time to ``build/runs.json`` (the report shows it)."""
-    import json
-
-    from course_lib.results import atomic_write_text
-
     path = config.build_dir() / "runs.json"
     try:
         runs = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

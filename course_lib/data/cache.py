@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -14,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from course_lib import config
+from course_lib.atomic import atomic_write
 
 CACHE_FORMAT = 1
 _META_KEY = "__meta__"
@@ -40,16 +39,9 @@ def cache_path(name: str, params: Mapping[str, object]) -> Path:
 
 def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, object]) -> None:
     """Write ``arrays`` to ``path`` atomically (temp file + rename), checksum in the metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "sha256": _digest(arrays)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{_META_KEY: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    header = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    atomic_write(path, lambda f: np.savez(f, **arrays, **{_META_KEY: header}))
 
 
 def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:

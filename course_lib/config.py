@@ -35,17 +35,22 @@ OFFLINE_ENV = "COURSE_OFFLINE"
 # fmt: off
 _SETUP_TEACHING = {"grid_alphabets": 8, "grid_chars": 10, "digits_grid": 40, "sinusoid_tasks": 5,
                    "sinusoid_points": 10, "episode_ways": 5, "episode_shots": 5,
-                   "episode_queries": 5}
+                   "episode_queries": 5, "train_epochs": 8, "train_width": 16}
 SIZES: dict[str, dict[str, dict[str, int | float]]] = {
     "data": {
         "smoke":    {"glyph_samples_per_char": 4, "glyph_image_size": 28},
         "teaching": {"glyph_samples_per_char": 20, "glyph_image_size": 28},
         "full":     {"glyph_samples_per_char": 20, "glyph_image_size": 28},
     },
+    "training": {  # defaults of the data adapters and fit() in both frameworks
+        "smoke":    {"batch_size": 64},
+        "teaching": {"batch_size": 128},
+        "full":     {"batch_size": 256},
+    },
     "00_setup": {
         "smoke":    {"grid_alphabets": 4, "grid_chars": 6, "digits_grid": 20, "sinusoid_tasks": 3,
                      "sinusoid_points": 10, "episode_ways": 5, "episode_shots": 1,
-                     "episode_queries": 2},
+                     "episode_queries": 2, "train_epochs": 1, "train_width": 8},
         "teaching": _SETUP_TEACHING,
         "full":     _SETUP_TEACHING,  # nothing in lesson 00 grows with a GPU
     },

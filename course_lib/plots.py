@@ -1,13 +1,24 @@
-"""Figures the lessons share: image grids and sinusoid tasks."""
+"""Figures the lessons share: image grids, learning curves, comparison bars, sinusoid tasks.
+
+Every function returns a matplotlib figure sized for a notebook column. :func:`save_figure` writes
+one to ``build/figures/`` where ``course report`` picks it up.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from course_lib.data.sinusoids import X_RANGE, SinusoidTasks
+from course_lib.errors import UnknownNameError
+from course_lib.training import History
+
+NOTEBOOK_WIDTH = 9.0  # inches: a figure this wide fills a JupyterLab column without scrolling
 
 
 def image_grid(
@@ -64,3 +75,137 @@ def plot_sinusoid_tasks(tasks: SinusoidTasks, *, max_tasks: int = 5) -> plt.Figu
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def _as_histories(history: Any) -> dict[str, dict[str, list[float]]]:
+    """One run (History or dict of lists) or a mapping label -> run, as label -> dict of lists."""
+    if isinstance(history, History):
+        return {"": history.as_dict()}
+    if isinstance(history, Mapping) and history:
+        first = next(iter(history.values()))
+        if isinstance(first, History | Mapping):
+            return {
+                str(label): (h.as_dict() if isinstance(h, History) else dict(h))
+                for label, h in history.items()
+            }
+        return {"": dict(history)}
+    raise TypeError(
+        "history must be a History from fit(), a dict like {'loss': [...]}, or a dict of those "
+        f"keyed by run name; got {type(history).__name__}."
+    )
+
+
+def plot_history(
+    history: Any, metrics: Sequence[str] | None = None, *, title: str | None = None
+) -> plt.Figure:
+    """Learning curves: one panel per metric (``loss``, ``accuracy``), train solid, val dashed.
+
+    ``history``: a :class:`~course_lib.training.History`, or ``{"run name": history, ...}`` to
+    overlay several runs (e.g. from scratch vs pretrained).
+    """
+    runs = _as_histories(history)
+    available = [k for k in next(iter(runs.values())) if not k.startswith("val_")]
+    metrics = list(metrics) if metrics is not None else available
+    for label, run in runs.items():
+        for metric in metrics:
+            if metric not in run:
+                where = f" in run {label!r}" if label else ""
+                raise UnknownNameError(
+                    f"No metric {metric!r}{where}; the history has {', '.join(run)}."
+                )
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(min(NOTEBOOK_WIDTH, 4.5 * len(metrics)), 3.2), squeeze=False
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, run) in enumerate(runs.items()):
+            color = colors[i % len(colors)]
+            epochs = np.arange(1, len(run[metric]) + 1)
+            prefix = f"{label} " if label else ""
+            ax.plot(epochs, run[metric], "-o", ms=3, color=color, label=f"{prefix}train")
+            if f"val_{metric}" in run:
+                ax.plot(
+                    epochs,
+                    run[f"val_{metric}"],
+                    "--s",
+                    ms=3,
+                    color=color,
+                    label=f"{prefix}validation",
+                )
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.grid(alpha=0.3)
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(
+    values: Mapping[str, Sequence[float]],
+    *,
+    ylabel: str = "accuracy",
+    title: str | None = None,
+    percent: bool = False,
+) -> plt.Figure:
+    """Bars of the mean per strategy with error bars (std over seeds) and each seed as a dot.
+
+    ``values``: ``{"from scratch": [0.61, 0.58, 0.63], "fine-tuned": [...]}``, one number per seed.
+    """
+    if not isinstance(values, Mapping) or not values:
+        raise TypeError("values must be a non-empty dict like {'strategy': [score per seed]}.")
+    scale = 100.0 if percent else 1.0
+    names = list(values)
+    data = []
+    for name in names:
+        seeds = np.asarray(values[name], dtype=float).ravel() * scale
+        if seeds.size == 0 or not np.all(np.isfinite(seeds)):
+            raise ValueError(f"{name!r} needs one or more finite numbers, got {values[name]!r}.")
+        data.append(seeds)
+    means = np.array([d.mean() for d in data])
+    stds = np.array([d.std(ddof=1) if d.size > 1 else 0.0 for d in data])
+    fig, ax = plt.subplots(figsize=(min(NOTEBOOK_WIDTH, 1.6 + 1.4 * len(names)), 3.4))
+    x = np.arange(len(names))
+    ax.bar(x, means, yerr=stds, capsize=5, color="#9ecae1", edgecolor="#3182bd", zorder=2)
+    jitter = np.random.default_rng(0)
+    for i, d in enumerate(data):
+        ax.scatter(i + jitter.uniform(-0.12, 0.12, d.size), d, s=14, color="#08519c", zorder=3)
+        ax.annotate(
+            f"{means[i]:.1f} ± {stds[i]:.1f}" if percent else f"{means[i]:.3f}",
+            (i, means[i] + stds[i]),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize=8,
+        )
+    ax.set_xticks(x, names, rotation=15 if len(names) > 4 else 0)
+    n = max(d.size for d in data)
+    ax.set(
+        ylabel=f"{ylabel} (%)" if percent else ylabel,
+        title=title or f"{ylabel}: mean ± std over {n} seed{'s' if n > 1 else ''}",
+    )
+    top = max(float(np.max(means + stds)), max(float(d.max()) for d in data))
+    if top > 0:
+        ax.set_ylim(top=top * 1.15)  # room for the labels above the bars
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, name: str, results: Any = None) -> Path:
+    """Save ``fig`` as ``build/figures/<name>.png`` for the report; returns the path.
+
+    With ``results`` (a :class:`~course_lib.results.LessonResults`) the figure is filed under the
+    lesson and listed in its results file; without, the report shows it under "Other figures".
+    """
+    if results is not None:
+        return results.figure(fig, name)
+    if not re.match(r"^[A-Za-z0-9_-]+$", name or ""):
+        raise ValueError(f"figure name must use letters, digits, '_' or '-', got {name!r}.")
+    from course_lib.results import figures_dir
+
+    path = figures_dir() / f"{name}.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path

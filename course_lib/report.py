@@ -134,6 +134,15 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
                 ]
                 out.append("</table>")
             out += [_html_figure(build, f) for f in r.get("figures", [])]
+    listed = {f for r in results for f in r.get("figures", [])}
+    others = sorted(
+        p.relative_to(build).as_posix()
+        for p in (build / "figures").glob("*.png")
+        if p.relative_to(build).as_posix() not in listed
+    )
+    if others:
+        out.append("<h2>Other figures</h2>")
+        out += [_html_figure(build, f) for f in others]
     out.append("</body></html>")
     return "\n".join(out)
 

@@ -23,15 +23,23 @@ from course_lib.keras.models import (  # noqa: E402
     trainable_summary,
     unfreeze,
 )
+from course_lib.keras.training import data_loader, evaluate, fit, predict  # noqa: E402
+from course_lib.training import EarlyStopping, History  # noqa: E402
 
 __all__ = [
     "FRAMEWORK",
+    "EarlyStopping",
+    "History",
+    "data_loader",
     "device",
+    "evaluate",
+    "fit",
     "framework_info",
     "freeze",
     "layer_names",
     "load_checkpoint",
     "mlp",
+    "predict",
     "save_checkpoint",
     "small_cnn",
     "to_batch",

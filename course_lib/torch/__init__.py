@@ -18,15 +18,23 @@ from course_lib.torch.models import (
     trainable_summary,
     unfreeze,
 )
+from course_lib.torch.training import data_loader, evaluate, fit, predict
+from course_lib.training import EarlyStopping, History
 
 __all__ = [
     "FRAMEWORK",
+    "EarlyStopping",
+    "History",
+    "data_loader",
     "device",
+    "evaluate",
+    "fit",
     "framework_info",
     "freeze",
     "layer_names",
     "load_checkpoint",
     "mlp",
+    "predict",
     "save_checkpoint",
     "small_cnn",
     "to_batch",

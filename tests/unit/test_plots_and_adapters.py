@@ -2,7 +2,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from course_lib import data, plots
+from course_lib import data, plots, report
+from course_lib.errors import UnknownNameError
+from course_lib.training import History
 
 
 def test_image_grid_lays_out_rows_and_titles():
@@ -44,22 +46,6 @@ def test_to_batch_uses_each_frameworks_layout():
             module.to_batch(np.zeros((4, 28, 28, 1)))
 
 
-def test_mirrored_framework_packages_share_their_public_names():
-    from course_lib import keras as ck
-    from course_lib import torch as ct
-
-    def public(module):
-        return {
-            n
-            for n in vars(module)
-            if not n.startswith("_")
-            and callable(getattr(module, n))
-            and getattr(getattr(module, n), "__module__", "").startswith("course_lib")
-        }
-
-    assert public(ct) == public(ck)
-
-
 def test_both_frameworks_count_the_same_parameters():
     """Same architecture, same table: the summary text is identical in both frameworks."""
     from course_lib import keras as ck
@@ -70,3 +56,59 @@ def test_both_frameworks_count_the_same_parameters():
         ct.freeze(torch_model, up_to=ct.layer_names(torch_model)[0])
         ck.freeze(keras_model, up_to=ck.layer_names(keras_model)[0])
         assert ct.trainable_summary(torch_model) == ck.trainable_summary(keras_model)
+
+
+def _history(n=4, val=True):
+    h = History()
+    for e in range(n):
+        logs = {"loss": 1.0 / (e + 1), "accuracy": 0.5 + 0.1 * e}
+        if val:
+            logs |= {"val_loss": 1.2 / (e + 1), "val_accuracy": 0.45 + 0.1 * e}
+        h.append(logs)
+    return h
+
+
+def test_plot_history_draws_train_and_validation_per_metric():
+    fig = plots.plot_history(_history(), title="digits")
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    assert [line.get_label() for line in fig.axes[0].lines] == ["train", "validation"]
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.5, 0.6, 0.7, 0.8])
+    plt.close(fig)
+
+
+def test_plot_history_overlays_runs_and_rejects_unknown_metrics():
+    fig = plots.plot_history({"scratch": _history(val=False), "pretrained": _history(3)}, ["loss"])
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["scratch train", "pretrained train", "pretrained validation"]
+    plt.close(fig)
+    with pytest.raises(UnknownNameError, match="has loss, accuracy"):
+        plots.plot_history(_history(val=False), ["val_acc"])
+    with pytest.raises(TypeError, match="History from fit"):
+        plots.plot_history([0.1, 0.2])
+
+
+def test_plot_comparison_shows_mean_and_spread():
+    fig = plots.plot_comparison({"scratch": [0.5, 0.6, 0.7], "tuned": [0.9]}, percent=True)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    np.testing.assert_allclose(heights, [60.0, 90.0])
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["60.0 ± 10.0", "90.0 ± 0.0"]
+    assert "3 seeds" in ax.get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="finite"):
+        plots.plot_comparison({"a": []})
+    with pytest.raises(TypeError, match="non-empty dict"):
+        plots.plot_comparison([0.1])
+
+
+def test_save_figure_lands_in_the_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
+    fig = plots.plot_history(_history())
+    path = plots.save_figure(fig, "curves")
+    plt.close(fig)
+    assert path == tmp_path / "figures" / "curves.png" and path.stat().st_size > 1000
+    html = (report.write_report(build=tmp_path)).read_text()
+    assert "Other figures" in html and "curves" in html
+    with pytest.raises(ValueError, match="figure name"):
+        plots.save_figure(fig, "no spaces")

@@ -1,0 +1,205 @@
+"""Data loaders, ``fit`` and ``evaluate`` for the PyTorch lessons.
+
+Mirrors :mod:`course_lib.keras.training`. The loop is the plain PyTorch loop a learner would write
+(``zero_grad`` → forward → loss → ``backward`` → ``step``); argument checks, metrics, the history,
+the progress bar and callbacks come from the framework-neutral :mod:`course_lib.training`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from course_lib.training import (
+    ADAM_EPSILON,
+    SGD_MOMENTUM,
+    Arrays,
+    Callback,
+    History,
+    RunningMetrics,
+    as_arrays,
+    check_callbacks,
+    check_fit_args,
+    end_epoch,
+    output_metrics,
+    progress_bar,
+    resolve_batch_size,
+    resolve_quiet,
+)
+
+
+class _ArrayDataset(Dataset):
+    """Tensors indexed a whole batch at a time (``__getitems__``): no per-sample Python loop."""
+
+    def __init__(self, arrays: Arrays):
+        x = torch.from_numpy(np.ascontiguousarray(arrays.x))
+        if x.ndim == 3:
+            x = x.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+        elif x.ndim == 4:
+            x = x.permute(0, 3, 1, 2).contiguous()  # channels last -> channels first
+        self.x, self.y = x, torch.from_numpy(np.ascontiguousarray(arrays.y))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return self.x[index], self.y[index]
+
+
+def _whole_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch
+
+
+def data_loader(
+    data: Any, batch_size: int | None = None, *, shuffle: bool = False, seed: int = 0
+) -> DataLoader:
+    """A ``DataLoader`` over a :class:`LabelledImages` or ``(inputs, targets)`` arrays.
+
+    Images come out channels first ``(B, 1, H, W)``. ``batch_size`` defaults to the size table
+    (``sizes("training").batch_size``); ``shuffle=True`` reshuffles every epoch in an order fixed
+    by ``seed``.
+    """
+    if isinstance(data, DataLoader):
+        return data
+    dataset = _ArrayDataset(as_arrays(data))
+    generator = torch.Generator().manual_seed(int(seed)) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=resolve_batch_size(batch_size),
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=_whole_batch,
+    )
+
+
+def _make_optimizer(
+    model: nn.Module, optimizer: str | torch.optim.Optimizer, lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if not isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be a name ('adam', 'adamw', 'sgd') or a torch.optim.Optimizer, "
+            f"got {type(optimizer).__name__}."
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(
+            "Nothing to train: every parameter is frozen. Call unfreeze(model, ...) on at least "
+            "one block (e.g. unfreeze(model, 'head')) before fit()."
+        )
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, eps=ADAM_EPSILON, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, eps=ADAM_EPSILON)
+
+
+def _loss_fn(loss: str) -> nn.Module:
+    return nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def fit(
+    model: nn.Module,
+    train: Any,
+    val: Any = None,
+    *,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    optimizer: str | torch.optim.Optimizer = "adam",
+    weight_decay: float = 0.0,
+    loss: str = "cross_entropy",
+    batch_size: int | None = None,
+    seed: int = 0,
+    callbacks: Iterable[Callback] | None = None,
+    quiet: bool | None = None,
+) -> History:
+    """Train ``model`` on ``train`` for ``epochs``; returns a :class:`History`.
+
+    ``train``/``val``: a :func:`data_loader`, a :class:`LabelledImages` or ``(inputs, targets)``
+    (arrays are shuffled with ``seed``). ``optimizer``: ``"adam"``, ``"adamw"`` (with
+    ``weight_decay``), ``"sgd"`` (momentum 0.9) or your own ``torch.optim.Optimizer`` (for
+    parameter groups with their own learning rates). Only parameters with ``requires_grad`` train.
+    History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
+    is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
+    """
+    check_fit_args(epochs, lr, optimizer, loss, weight_decay)
+    callbacks = check_callbacks(callbacks)
+    train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
+    val_loader = None if val is None else data_loader(val, batch_size)
+    opt = _make_optimizer(model, optimizer, lr, weight_decay)
+    loss_fn = _loss_fn(loss)
+    dev = _model_device(model)
+    history = History()
+    start = time.perf_counter()
+    with progress_bar(len(train_loader), epochs, resolve_quiet(quiet)) as bar:
+        for epoch in range(epochs):
+            model.train()
+            running = RunningMetrics(loss)
+            for xb, yb in train_loader:
+                xb, yb = xb.to(dev), yb.to(dev)
+                opt.zero_grad()
+                outputs = model(xb)
+                batch_loss = loss_fn(outputs, yb)
+                batch_loss.backward()
+                opt.step()
+                correct = int((outputs.argmax(1) == yb).sum()) if loss == "cross_entropy" else None
+                running.update(batch_loss.item(), len(yb), correct)
+                bar.update()
+            logs = running.result()
+            if val_loader is not None:
+                logs |= {f"val_{k}": v for k, v in evaluate(model, val_loader, loss=loss).items()}
+            if end_epoch(history, logs, epoch, epochs, bar, callbacks):
+                break
+    history.wall_s = time.perf_counter() - start
+    return history
+
+
+def predict(model: nn.Module, data: Any, batch_size: int | None = None) -> np.ndarray:
+    """The model's outputs (e.g. logits) for ``data`` as a NumPy array, in evaluation mode.
+
+    ``data``: images ``(N, H, W)``, a :class:`LabelledImages`, ``(inputs, targets)`` or a loader.
+    """
+    outputs, _ = _outputs_and_targets(model, data, batch_size)
+    return outputs
+
+
+def _outputs_and_targets(
+    model: nn.Module, data: Any, batch_size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, np.ndarray):
+        data = (data, np.zeros(len(data), dtype=np.int64))
+    loader = data_loader(data, batch_size)
+    dev = _model_device(model)
+    was_training = model.training
+    model.eval()
+    outputs, targets = [], []
+    with torch.no_grad():
+        for xb, yb in loader:
+            outputs.append(model(xb.to(dev)).cpu().numpy())
+            targets.append(yb.numpy())
+    model.train(was_training)
+    return np.concatenate(outputs), np.concatenate(targets)
+
+
+def evaluate(
+    model: nn.Module, data: Any, *, loss: str = "cross_entropy", batch_size: int | None = None
+) -> dict[str, float]:
+    """Metrics of ``model`` on ``data`` in evaluation mode: ``{"loss", "accuracy"}`` (or MSE)."""
+    outputs, targets = _outputs_and_targets(model, data, batch_size)
+    return output_metrics(outputs, targets, loss)

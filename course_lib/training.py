@@ -1,0 +1,309 @@
+"""The framework-neutral half of training: arguments, metrics, history, progress and callbacks.
+
+``course_lib.torch.fit`` and ``course_lib.keras.fit`` differ only in how they run a step; what they
+check, measure, record and show lives here once, so the two frameworks report the same numbers
+under the same names.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from course_lib import config
+from course_lib.data.types import LabelledImages
+from course_lib.errors import UnknownNameError
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
+LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
+SGD_MOMENTUM = 0.9
+ADAM_EPSILON = 1e-8  # PyTorch's default; Keras' is 1e-7, so the Keras half passes this one
+QUIET_ENV = "COURSE_QUIET"
+
+Callback = Callable[[int, dict[str, float]], "bool | None"]
+"""Called after every epoch with ``(epoch, logs)``; returning ``True`` stops training."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, or a ValueError that names the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_fit_args(
+    epochs: int, lr: float, optimizer: object, loss: str, weight_decay: float
+) -> None:
+    """Validate the arguments both ``fit`` functions share; errors say how to fix them."""
+    check_positive_int("epochs", epochs)
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < 10:
+        raise ValueError(f"lr must be a positive learning rate such as 1e-3, got {lr!r}.")
+    if loss not in LOSSES:
+        raise UnknownNameError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+    if not isinstance(weight_decay, int | float) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise UnknownNameError(
+                f"Unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}, or pass "
+                "an optimizer object you built yourself."
+            )
+        if weight_decay and optimizer != "adamw":
+            raise ValueError(
+                f"weight_decay={weight_decay} needs optimizer='adamw' (decoupled weight decay, "
+                "the same in both frameworks); lesson 03 shows L2 penalties for the others."
+            )
+
+
+def resolve_batch_size(batch_size: int | None, mode: str | None = None) -> int:
+    """``batch_size`` if given, else the size table's ``training.batch_size`` for the mode."""
+    if batch_size is None:
+        return int(config.sizes("training", mode).batch_size)
+    return check_positive_int("batch_size", batch_size)
+
+
+def resolve_quiet(quiet: bool | None) -> bool:
+    """``quiet`` if given, else ``$COURSE_QUIET`` (``1`` silences progress bars, e.g. in tests)."""
+    if quiet is None:
+        return os.environ.get(QUIET_ENV, "").strip().lower() in {"1", "true", "yes"}
+    return bool(quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays in, arrays out
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Arrays:
+    """Inputs and targets as NumPy arrays, checked: what both data adapters start from."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def as_arrays(data: Any) -> Arrays:
+    """Accept a :class:`LabelledImages` or an ``(inputs, targets)`` pair; check and convert.
+
+    Inputs: images ``(N, H, W)`` or ``(N, H, W, C)`` (channels last), or features ``(N, F)``.
+    Targets: integer class labels ``(N,)`` or float regression targets ``(N, ...)``.
+    """
+    if isinstance(data, LabelledImages):
+        x, y = data.images, data.labels
+    elif isinstance(data, tuple | list) and len(data) == 2:
+        x, y = data
+    else:
+        raise TypeError(
+            "data must be a LabelledImages (e.g. from course_lib.data.load_digits()) or a pair "
+            f"(inputs, targets) of arrays, got {type(data).__name__}."
+        )
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"inputs must be images (N, H, W), channels-last images (N, H, W, C) or features "
+            f"(N, F); got shape {x.shape}."
+        )
+    if len(x) == 0:
+        raise ValueError("data is empty: there is nothing to train or evaluate on.")
+    if len(y) != len(x):
+        raise ValueError(f"{len(x)} inputs but {len(y)} targets; they must match one to one.")
+    x = x.astype(np.float32, copy=False)
+    y = (
+        y.astype(np.int64, copy=False)
+        if np.issubdtype(y.dtype, np.integer)
+        else y.astype(np.float32, copy=False)
+    )
+    return Arrays(x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics: both frameworks hand over outputs and targets, the numbers are computed here
+# ---------------------------------------------------------------------------------------------
+def output_metrics(outputs: np.ndarray, targets: np.ndarray, loss: str) -> dict[str, float]:
+    """``{"loss", "accuracy"}`` for class logits, ``{"loss"}`` (mean squared error) otherwise."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    targets = np.asarray(targets)
+    if loss == "cross_entropy":
+        if outputs.ndim != 2 or len(outputs) != len(targets):
+            raise ValueError(
+                f"cross_entropy needs logits (N, classes) and labels (N,); got outputs "
+                f"{outputs.shape} and targets {targets.shape}."
+            )
+        shifted = outputs - outputs.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        labels = targets.astype(np.int64)
+        nll = -log_probs[np.arange(len(labels)), labels]
+        return {"loss": float(nll.mean()), "accuracy": float((outputs.argmax(1) == labels).mean())}
+    if loss == "mse":
+        return {"loss": float(np.mean((outputs - targets.reshape(outputs.shape)) ** 2))}
+    raise UnknownNameError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+
+
+class RunningMetrics:
+    """Sample-weighted running means of the training loss (and accuracy) over one epoch."""
+
+    def __init__(self, loss: str):
+        self.loss = loss
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def update(self, batch_loss: float, batch_size: int, correct: int | None = None) -> None:
+        self._count += batch_size
+        self._sums["loss"] = self._sums.get("loss", 0.0) + batch_loss * batch_size
+        if correct is not None:
+            self._sums["accuracy"] = self._sums.get("accuracy", 0.0) + correct
+
+    def result(self) -> dict[str, float]:
+        return {k: v / max(self._count, 1) for k, v in self._sums.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class History:
+    """Per-epoch metrics with the same keys in both frameworks.
+
+    ``history["loss"]`` is the list of training losses, one per epoch; validation metrics carry a
+    ``val_`` prefix. ``history.epochs`` holds the same numbers one dict per epoch.
+    """
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    wall_s: float = 0.0
+    stopped_early: bool = False
+
+    def append(self, logs: dict[str, float]) -> None:
+        self.epochs.append({k: float(v) for k, v in logs.items()})
+
+    def keys(self) -> list[str]:
+        return list(self.epochs[0]) if self.epochs else []
+
+    def __getitem__(self, key: str) -> list[float]:
+        if self.epochs and key not in self.epochs[0]:
+            raise UnknownNameError(
+                f"History has no metric {key!r}; it has {', '.join(self.keys())}."
+            )
+        return [e[key] for e in self.epochs]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    @property
+    def last(self) -> dict[str, float]:
+        """The metrics of the final epoch."""
+        return dict(self.epochs[-1]) if self.epochs else {}
+
+    def best(self, key: str = "val_loss") -> tuple[int, float]:
+        """``(epoch, value)`` of the best epoch for ``key`` (lowest loss, highest otherwise)."""
+        values = self[key]
+        if not values:
+            raise ValueError("History is empty: train for at least one epoch first.")
+        pick = np.argmin if "loss" in key else np.argmax
+        i = int(pick(values))
+        return i + 1, values[i]
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {k: self[k] for k in self.keys()}
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs: {describe(self.last) or 'empty'})"
+
+
+def describe(logs: dict[str, float]) -> str:
+    """``loss 0.412 · accuracy 0.871 · val_loss 0.520`` — for progress bars and printouts."""
+    return " · ".join(f"{k} {v:.3f}" for k, v in logs.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress and callbacks
+# ---------------------------------------------------------------------------------------------
+def progress_bar(steps_per_epoch: int, epochs: int, quiet: bool) -> tqdm:
+    """One bar for a whole ``fit`` call: steps across all epochs, metrics in the postfix."""
+    return tqdm(
+        total=steps_per_epoch * epochs,
+        desc=f"epoch 1/{epochs}",
+        unit="step",
+        disable=quiet,
+        leave=True,
+        mininterval=0.5,
+        dynamic_ncols=True,
+    )
+
+
+def end_epoch(
+    history: History,
+    logs: dict[str, float],
+    epoch: int,
+    epochs: int,
+    bar: tqdm,
+    callbacks: Sequence[Callback],
+) -> bool:
+    """Record an epoch, update the bar, run the callbacks; ``True`` means stop training."""
+    history.append(logs)
+    bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
+    bar.set_postfix_str(describe(logs), refresh=True)
+    stop = False
+    for callback in callbacks:
+        stop = bool(callback(epoch, dict(history.epochs[-1]))) or stop
+    history.stopped_early = stop and epoch + 1 < epochs
+    return stop
+
+
+def check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(
+                f"callbacks must be callables taking (epoch, logs), got {type(cb).__name__}; "
+                "see course_lib.training.EarlyStopping for an example."
+            )
+    return callbacks
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (works in both frameworks).
+
+    >>> stopper = EarlyStopping("val_loss", patience=3)
+    >>> history = cl.fit(model, train, val, epochs=50, callbacks=[stopper])
+    >>> stopper.best_epoch
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0):
+        self.monitor = monitor
+        self.patience = check_positive_int("patience", patience)
+        self.min_delta = float(min_delta)
+        self.lower_is_better = "loss" in monitor
+        self.best_value = math.inf if self.lower_is_better else -math.inf
+        self.best_epoch = 0
+        self._waited = 0
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
+        if self.monitor not in logs:
+            raise UnknownNameError(
+                f"EarlyStopping monitors {self.monitor!r} but the logs have "
+                f"{', '.join(logs)}; pass validation data to fit() to get val_ metrics."
+            )
+        value = logs[self.monitor]
+        better = (
+            value < self.best_value - self.min_delta
+            if self.lower_is_better
+            else value > self.best_value + self.min_delta
+        )
+        if better:
+            self.best_value, self.best_epoch, self._waited = value, epoch + 1, 0
+            return False
+        self._waited += 1
+        return self._waited >= self.patience

@@ -1,0 +1,231 @@
+"""fit / evaluate / predict / data_loader in both frameworks, and the neutral training pieces."""
+
+import numpy as np
+import pytest
+
+from course_lib import config, training
+from course_lib.data import load_digits
+from course_lib.errors import UnknownNameError
+from course_lib.training import EarlyStopping, History, output_metrics
+
+HISTORY_KEYS = ["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+@pytest.fixture(params=["torch", "keras"])
+def cl(request):
+    if request.param == "torch":
+        from course_lib import torch as module
+    else:
+        from course_lib import keras as module
+    return module
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()  # 8x8: fast, and small_cnn handles any H, W >= 8
+    order = np.random.default_rng(0).permutation(len(d.labels))
+    return d.take(order[:600]), d.take(order[600:900])
+
+
+def _trained(cl, train, val=None, seed=0, **kwargs):
+    config.seed_everything(seed)
+    model = cl.small_cnn(10, width=8)
+    kwargs.setdefault("epochs", 3)
+    kwargs.setdefault("lr", 1e-2)
+    return model, cl.fit(model, train, val, quiet=True, seed=seed, **kwargs)
+
+
+# --------------------------------------------------------------------------- both frameworks
+def test_fit_learns_and_reports_the_same_keys(cl, digits):
+    train, val = digits
+    model, history = _trained(cl, train, val, epochs=4)
+    assert history.keys() == HISTORY_KEYS
+    assert len(history) == 4 and history.wall_s > 0
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["accuracy"][-1] > 0.5  # chance is 0.1
+    metrics = cl.evaluate(model, val)
+    assert set(metrics) == {"loss", "accuracy"}
+    assert metrics["accuracy"] == pytest.approx(history["val_accuracy"][-1], abs=1e-6)
+
+
+def test_fit_is_repeatable_with_the_same_seed(cl, digits):
+    train, _ = digits
+    _, first = _trained(cl, train, epochs=2)
+    _, second = _trained(cl, train, epochs=2)
+    assert first["loss"] == pytest.approx(second["loss"], rel=1e-5)
+
+
+def test_fit_without_validation_has_training_keys_only(cl, digits):
+    _, history = _trained(cl, digits[0], epochs=1)
+    assert history.keys() == ["loss", "accuracy"]
+
+
+def test_fit_trains_only_unfrozen_blocks(cl, digits):
+    config.seed_everything(0)
+    model = cl.small_cnn(10, width=8)
+    cl.freeze(model, up_to="block4")
+    before = cl.predict(model, digits[1].images[:4])
+    summary_before = cl.trainable_summary(model)
+    cl.fit(model, digits[0], epochs=1, lr=1e-2, quiet=True)
+    assert cl.trainable_summary(model) == summary_before
+    assert not np.allclose(before, cl.predict(model, digits[1].images[:4]))
+
+
+def test_fully_frozen_model_is_a_clear_error(cl, digits):
+    model = cl.small_cnn(10, width=8)
+    cl.freeze(model)
+    with pytest.raises(ValueError, match=r"Nothing to train.*unfreeze"):
+        cl.fit(model, digits[0], epochs=1, quiet=True)
+
+
+def test_callbacks_see_logs_and_can_stop(cl, digits):
+    seen = []
+
+    def stop_after_two(epoch, logs):
+        seen.append((epoch, sorted(logs)))
+        return epoch == 1
+
+    _, history = _trained(cl, *digits, epochs=5, callbacks=[stop_after_two])
+    assert len(history) == 2 and history.stopped_early
+    assert seen[0] == (0, sorted(HISTORY_KEYS))
+
+
+def test_sgd_and_adamw_and_own_optimizer(cl, digits):
+    _, sgd = _trained(cl, digits[0], epochs=1, optimizer="sgd")
+    _, adamw = _trained(cl, digits[0], epochs=1, optimizer="adamw", weight_decay=1e-2)
+    assert np.isfinite(sgd["loss"][0]) and np.isfinite(adamw["loss"][0])
+
+    config.seed_everything(0)
+    model = cl.small_cnn(10, width=8)
+    if cl.FRAMEWORK == "torch":
+        import torch
+
+        opt = torch.optim.SGD(
+            [
+                {"params": model.head.parameters(), "lr": 1e-2},
+                {"params": model.block1.parameters(), "lr": 1e-3},
+            ],
+            lr=1e-3,
+        )
+    else:
+        import keras
+
+        opt = keras.optimizers.SGD(1e-2)
+    history = cl.fit(model, digits[0], epochs=1, optimizer=opt, quiet=True)
+    assert np.isfinite(history["loss"][0])
+
+
+def test_regression_with_mse(cl):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (256, 1)).astype(np.float32)
+    y = 2 * x + 0.5
+    config.seed_everything(0)
+    model = cl.mlp(1, (16,), 1)
+    history = cl.fit(model, (x, y), (x, y), epochs=20, lr=3e-2, loss="mse", quiet=True)
+    assert history.keys() == ["loss", "val_loss"]
+    assert history["val_loss"][-1] < 0.05 < history["loss"][0]
+    assert cl.evaluate(model, (x, y), loss="mse")["loss"] < 0.05
+
+
+def test_data_loader_layout_batches_and_default_batch_size(cl, digits):
+    train, _ = digits
+    batches = list(cl.data_loader(train, batch_size=256))
+    assert [len(b[1]) for b in batches] == [256, 256, 88]
+    shape = tuple(batches[0][0].shape)
+    assert shape == ((256, 1, 8, 8) if cl.FRAMEWORK == "torch" else (256, 8, 8, 1))
+    default = config.sizes("training").batch_size
+    assert len(next(iter(cl.data_loader(train)))[1]) == default
+
+
+def test_data_loader_shuffles_by_seed(cl, digits):
+    def first_labels(seed):
+        _, yb = next(iter(cl.data_loader(digits[0], 32, shuffle=True, seed=seed)))
+        return np.asarray(yb).tolist()
+
+    assert first_labels(1) == first_labels(1)
+    assert first_labels(1) != first_labels(2)
+    unshuffled = np.asarray(next(iter(cl.data_loader(digits[0], 32)))[1])
+    np.testing.assert_array_equal(unshuffled, digits[0].labels[:32])
+
+
+def test_predict_and_evaluate_agree(cl, digits):
+    model, _ = _trained(cl, digits[0], epochs=1)
+    logits = cl.predict(model, digits[1])
+    assert logits.shape == (300, 10)
+    expected = output_metrics(logits, digits[1].labels, "cross_entropy")
+    assert cl.evaluate(model, digits[1]) == pytest.approx(expected)
+    assert cl.predict(model, digits[1].images).shape == (300, 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"epochs": 0}, ValueError, "epochs must be a positive integer"),
+        ({"lr": -1.0}, ValueError, "lr must be a positive"),
+        ({"optimizer": "adagrad"}, UnknownNameError, "adam, adamw, sgd"),
+        ({"optimizer": 3}, TypeError, "optimizer must be a name"),
+        ({"loss": "hinge"}, UnknownNameError, "cross_entropy, mse"),
+        ({"weight_decay": 1e-4}, ValueError, "optimizer='adamw'"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
+        ({"callbacks": [42]}, TypeError, "callbacks must be callables"),
+    ],
+)
+def test_fit_bad_arguments(cl, digits, kwargs, error, match):
+    model = cl.small_cnn(10, width=8)
+    with pytest.raises(error, match=match):
+        cl.fit(model, digits[0], quiet=True, **kwargs)
+
+
+def test_bad_data(cl):
+    with pytest.raises(TypeError, match="LabelledImages"):
+        cl.data_loader("digits.npz")
+    with pytest.raises(ValueError, match="must match"):
+        cl.data_loader((np.zeros((4, 8, 8)), np.zeros(3, dtype=int)))
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        cl.data_loader((np.zeros(4), np.zeros(4, dtype=int)))
+    with pytest.raises(ValueError, match="empty"):
+        cl.data_loader((np.zeros((0, 8, 8)), np.zeros(0, dtype=int)))
+
+
+# --------------------------------------------------------------------------- neutral pieces
+def test_output_metrics_cross_entropy_and_mse():
+    logits = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))
+    metrics = output_metrics(logits, np.array([0, 2]), "cross_entropy")
+    assert metrics["loss"] == pytest.approx(-(np.log(0.5) + np.log(0.1)) / 2)
+    assert metrics["accuracy"] == 0.5
+    assert output_metrics(np.ones((2, 1)), np.zeros(2), "mse") == {"loss": 1.0}
+    with pytest.raises(ValueError, match=r"logits \(N, classes\)"):
+        output_metrics(np.ones(3), np.zeros(3), "cross_entropy")
+
+
+def test_history_access_best_and_errors():
+    history = History()
+    for loss, acc in [(1.0, 0.5), (0.4, 0.9), (0.6, 0.8)]:
+        history.append({"loss": loss, "val_accuracy": acc})
+    assert history["loss"] == [1.0, 0.4, 0.6]
+    assert history.best("loss") == (2, 0.4)
+    assert history.best("val_accuracy") == (2, 0.9)
+    assert history.as_dict() == {"loss": [1.0, 0.4, 0.6], "val_accuracy": [0.5, 0.9, 0.8]}
+    assert "3 epochs" in repr(history)
+    with pytest.raises(UnknownNameError, match="has loss, val_accuracy"):
+        history["accuracy"]
+
+
+def test_early_stopping_waits_patience_epochs():
+    stopper = EarlyStopping("val_loss", patience=2)
+    decisions = [stopper(e, {"val_loss": v}) for e, v in enumerate([1.0, 0.8, 0.9, 0.85])]
+    assert decisions == [False, False, False, True]
+    assert stopper.best_epoch == 2 and stopper.best_value == 0.8
+    rising = EarlyStopping("val_accuracy", patience=1)
+    assert rising(0, {"val_accuracy": 0.5}) is False
+    assert rising(1, {"val_accuracy": 0.4}) is True
+    with pytest.raises(UnknownNameError, match="pass validation data"):
+        EarlyStopping()(0, {"loss": 1.0})
+
+
+def test_quiet_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("COURSE_QUIET", "1")
+    assert training.resolve_quiet(None) is True
+    assert training.resolve_quiet(False) is False
+    monkeypatch.delenv("COURSE_QUIET")
+    assert training.resolve_quiet(None) is False

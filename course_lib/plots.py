@@ -6,7 +6,6 @@ one to ``build/figures/`` where ``course report`` picks it up.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,10 +201,6 @@ def save_figure(fig: plt.Figure, name: str, results: Any = None) -> Path:
     """
     if results is not None:
         return results.figure(fig, name)
-    if not re.match(r"^[A-Za-z0-9_-]+$", name or ""):
-        raise ValueError(f"figure name must use letters, digits, '_' or '-', got {name!r}.")
-    from course_lib.results import figures_dir
+    from course_lib.results import save_png
 
-    path = figures_dir() / f"{name}.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
+    return save_png(fig, name)

@@ -73,6 +73,19 @@ def figures_dir() -> Path:
     return path
 
 
+def check_figure_name(name: str) -> str:
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_-]+$", name):
+        raise ValueError(f"figure name must use letters, digits, '_' or '-', got {name!r}.")
+    return name
+
+
+def save_png(fig: Any, name: str) -> Path:
+    """Save ``fig`` as ``build/figures/<name>.png`` (100 dpi, tight); returns the path."""
+    path = figures_dir() / f"{check_figure_name(name)}.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
 class LessonResults:
     """Collects a lesson run's metrics, claims and figures, then writes its results file.
 
@@ -113,10 +126,8 @@ class LessonResults:
 
     def figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure to ``build/figures/`` and list it for the report."""
-        if not re.match(r"^[A-Za-z0-9_-]+$", name or ""):
-            raise ValueError(f"figure name must use letters, digits, '_' or '-', got {name!r}.")
-        path = figures_dir() / f"{self.lesson}_{self.framework}_{name}.png"
-        fig.savefig(path, dpi=100, bbox_inches="tight")
+        check_figure_name(name)
+        path = save_png(fig, f"{self.lesson}_{self.framework}_{name}")
         relative = path.relative_to(config.build_dir()).as_posix()
         if relative not in self.figures:
             self.figures.append(relative)

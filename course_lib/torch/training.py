@@ -137,14 +137,18 @@ def fit(
     parameter groups with their own learning rates). Only parameters with ``requires_grad`` train.
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
+    The model moves to :func:`device` (the GPU when there is one).
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
     callbacks = check_callbacks(callbacks)
     train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
     val_loader = None if val is None else data_loader(val, batch_size)
+    from course_lib.torch import device
+
+    dev = device()
+    model.to(dev)  # the GPU when there is one (full mode), else the CPU
     opt = _make_optimizer(model, optimizer, lr, weight_decay)
     loss_fn = _loss_fn(loss)
-    dev = _model_device(model)
     history = History()
     start = time.perf_counter()
     with progress_bar(len(train_loader), epochs, resolve_quiet(quiet)) as bar:

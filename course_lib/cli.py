@@ -1,4 +1,4 @@
-"""The ``course`` command: doctor, run, fetch, report, lab, notebooks."""
+"""The ``course`` command: doctor, run, fetch, report, lab, notebooks, exercises."""
 
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ def _notebooks(args: argparse.Namespace) -> int:
     from course_lib.runner import notebooks_dir
 
     paths = [Path(p) for p in args.paths] or sorted(notebooks_dir().glob("*.ipynb"))
+    if args.action == "clean" and not args.paths:  # the exercise sources are committed clean too
+        from course_lib.exercises.build import solution_notebooks
+
+        paths += solution_notebooks()
     if args.action == "clean":
         changed = nbtools.clean_files(paths)
         print(f"cleaned {len(changed)} of {len(paths)} notebook(s)")
@@ -61,6 +65,33 @@ def _notebooks(args: argparse.Namespace) -> int:
         for path in nbtools.refresh_files(paths):
             print(f"refreshed checked outputs of {path}")
     return 0
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    from course_lib.exercises import build
+
+    sources = build.solution_notebooks()
+    if args.check:
+        stale = build.build_all(check=True)
+        for path in stale:
+            print(f"stale: {path}")
+        if stale:
+            print(
+                f"{_copies(len(stale))} out of date with exercises/solutions/: run "
+                "`course exercises build` (or `make exercises`) and commit the result.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{_copies(len(sources))} up to date")
+        return 0
+    for path in build.build_all(force=args.force):
+        print(f"built {path}")
+    print(f"{_copies(len(sources))} up to date")
+    return 0
+
+
+def _copies(n: int) -> str:
+    return f"{n} student cop{'y' if n == 1 else 'ies'}"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -128,8 +159,28 @@ def build_parser() -> argparse.ArgumentParser:
         "notebooks", help="keep notebooks clean: strip outputs, or refresh the outputs nbval checks"
     )
     p.add_argument("action", choices=["clean", "refresh"])
-    p.add_argument("paths", nargs="*", metavar="NOTEBOOK", help="default: every lesson notebook")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="default: every lesson notebook (and, for clean, every exercise solution notebook)",
+    )
     p.set_defaults(func=_notebooks)
+
+    p = sub.add_parser(
+        "exercises",
+        help="generate the student copies exercises/*_exercises.ipynb from exercises/solutions/",
+    )
+    p.add_argument("action", choices=["build"])
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a committed student copy is out of date (CI)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite student copies that hold outputs"
+    )
+    p.set_defaults(func=_exercises)
 
     p = sub.add_parser("report", help="collect build/results/*.json into build/report.html")
     p.add_argument("--format", choices=["html", "md"], default="html")

@@ -6,9 +6,11 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-    (ROOT / "exercises").rglob("*.ipynb")
+# Exercise notebooks: the solutions (exercises/solutions/) and the generated student copies.
+EXERCISES = sorted(
+    p for p in (ROOT / "exercises").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
 )
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + EXERCISES
 
 
 def _code(cell):
@@ -48,3 +50,25 @@ def test_lesson_conventions(path):
     checked = [c for c in nb.cells if _code(c) and "# NBVAL_CHECK_OUTPUT" in c.source]
     assert all(c.outputs for c in checked), "NBVAL_CHECK_OUTPUT cells must store their output"
     assert nb.cells[-1].cell_type == "markdown", "end with a summary"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_exercise_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    for mode in ("smoke", "teaching", "full"):
+        assert mode in first.source, f"first cell must state the run time in {mode} mode"
+    assert "../notebooks/" in first.source, "link back to the lesson (from exercises/)"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "mode = None" in params[0].source, "one 'parameters' cell"
+    assert nb.metadata.kernelspec.name == "post-training-course"
+    assert nb.cells[-1].cell_type == "markdown", "end with what's next"
+    if path.parent.name == "solutions":
+        return
+    # A generated student copy: no answers, no outputs, and it says where it comes from.
+    assert nb.metadata.get("course", {}).get("generated_from", "").startswith("solutions/")
+    for i, cell in enumerate(nb.cells):
+        assert "### BEGIN SOLUTION" not in cell.source, f"cell {i} still holds a solution"
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"cell {i} of a student copy has outputs"

@@ -1,0 +1,88 @@
+"""CI proof of the exercise pipeline: solutions pass their checks, untouched copies fail them."""
+
+import re
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course_lib import runner
+from course_lib.exercises import build
+
+SOLUTIONS = build.solution_notebooks()
+CHECK_CELL = re.compile(r"^check_\w+\(", re.MULTILINE)  # a cell that calls a lesson's check
+
+
+def _check_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and CHECK_CELL.search(c.source)]
+
+
+def _errors(cell):
+    return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def _text(cell):
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+
+
+def test_there_are_solution_notebooks():
+    assert SOLUTIONS, "no exercises/solutions/*_solutions.ipynb found"
+
+
+@pytest.mark.parametrize("src", SOLUTIONS, ids=lambda p: p.name)
+def test_solution_has_regions_and_check_cells(src):
+    nb = nbformat.read(src, as_version=4)
+    regions = sum(build.count_regions(c.source) for c in nb.cells if c.cell_type == "code")
+    assert regions >= 1, f"{src.name} has no `{build.BEGIN}` region: nothing for learners to do"
+    assert _check_cells(nb), f"{src.name} has no cell calling a check_...(...) function"
+
+
+def test_committed_student_copies_are_up_to_date():
+    stale = build.build_all(check=True)
+    assert not stale, f"stale student copies {stale}: run `course exercises build` and commit"
+
+
+def test_every_student_copy_has_a_solution_notebook():
+    exercises = build.exercises_dir()
+    expected = {build.student_path(src).name for src in SOLUTIONS}
+    found = {p.name for p in exercises.glob("*.ipynb")}
+    assert found == expected, "every exercises/*.ipynb must be generated from exercises/solutions/"
+
+
+@pytest.mark.parametrize("src", SOLUTIONS, ids=lambda p: p.name)
+def test_solution_runs_top_to_bottom_and_passes_its_checks(src, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
+    out = tmp_path / src.name
+    runner.execute_notebook(src, out, mode="smoke", seed=0, timeout=300)  # raises on any error
+    nb = nbformat.read(out, as_version=4)
+    for cell in _check_cells(nb):
+        assert re.search(r"✓ .*: all \d+ checks passed", _text(cell)), cell.source
+
+
+@pytest.mark.parametrize("src", SOLUTIONS, ids=lambda p: p.name)
+def test_untouched_student_copy_fails_only_its_checks_with_not_implemented(src):
+    nb = nbformat.read(build.student_path(src), as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name=runner.kernel_name(),
+        allow_errors=True,
+        timeout=300,
+        resources={"metadata": {"path": str(src.parent.parent)}},
+    )
+    client.execute()
+    check_ids = {c.id for c in _check_cells(nb)}
+    assert check_ids
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        errors = _errors(cell)
+        if cell.id in check_ids:
+            assert len(errors) == 1, f"check cell {i} ({cell.source!r}) did not fail"
+            assert errors[0].ename == "ExerciseCheckError", errors[0].ename
+            assert "not implemented yet" in errors[0].evalue, errors[0].evalue
+        else:
+            assert not errors, (
+                f"cell {i} fails in the untouched student copy: "
+                f"{errors[0].ename}: {errors[0].evalue}. Guard code that calls an exercise "
+                "with `with skip_if_not_implemented():`."
+            )

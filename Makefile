@@ -3,6 +3,7 @@
 #   make test        the whole test suite (fast suite + claims); CI runs exactly this
 #   make test-fast   unit tests + every notebook in smoke mode (no claims)
 #   make lab         JupyterLab on notebooks/ with the course kernel
+#   make exercises   rebuild the student copies in exercises/ from exercises/solutions/
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -14,9 +15,9 @@ STAMP := $(VENV)/.course-installed
 PYTEST := $(PY) -m pytest
 # pip on some machines prints one warning per package index entry: keep the log readable.
 PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
-NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks
+NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks exercises/solutions
 
-.PHONY: help setup course test test-fast test-claims lint lab doctor report clean
+.PHONY: help setup course test test-fast test-claims lint lab doctor report exercises clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -57,6 +58,9 @@ doctor: setup
 
 report: setup
 	$(VENV)/bin/course report
+
+exercises: setup
+	$(VENV)/bin/course exercises build
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

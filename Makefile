@@ -2,7 +2,7 @@
 #   make course      run every lesson in teaching mode (COURSE_MODE overrides) and write the report
 #   make test        the whole test suite (fast suite + claims); CI runs exactly this
 #   make test-fast   unit tests + every notebook in smoke mode (no claims)
-#   make lab         JupyterLab on notebooks/ with the course kernel
+#   make lab         JupyterLab on the course (notebooks/, exercises/) with the course kernel
 #   make exercises   rebuild the student copies in exercises/ from exercises/solutions/
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c

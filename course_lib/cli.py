@@ -112,7 +112,8 @@ def _lab(args: argparse.Namespace) -> int:
     )
     if jupyter is None:
         raise CourseError("jupyter is not installed in this environment; run `make setup`.")
-    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir()}", *args.extra]
+    # The course root, not notebooks/: lessons link to ../exercises/, which must be reachable.
+    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir().parent}", *args.extra]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
         cmd.append("--allow-root")
     print("Starting JupyterLab:", " ".join(cmd))
@@ -186,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "md"], default="html")
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("lab", help="open JupyterLab on notebooks/ with the course kernel")
+    p = sub.add_parser(
+        "lab", help="JupyterLab on the course folder (notebooks/, exercises/), course kernel"
+    )
     p.add_argument("extra", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
     p.set_defaults(func=_lab)
     return parser

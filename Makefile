@@ -4,6 +4,7 @@
 #   make test-fast   unit tests + every notebook in smoke mode (no claims)
 #   make lab         JupyterLab on the course (notebooks/, exercises/) with the course kernel
 #   make exercises   rebuild the student copies in exercises/ from exercises/solutions/
+#   make bench       time the library's fit against raw loops, and throughput (build/bench.json)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -17,7 +18,7 @@ PYTEST := $(PY) -m pytest
 PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
 NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks exercises/solutions
 
-.PHONY: help setup course test test-fast test-claims lint lab doctor report exercises clean
+.PHONY: help setup course test test-fast test-claims lint lab doctor report exercises bench clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -58,6 +59,9 @@ doctor: setup
 
 report: setup
 	$(VENV)/bin/course report
+
+bench: setup
+	$(PY) -m course_lib.bench
 
 exercises: setup
 	$(VENV)/bin/course exercises build

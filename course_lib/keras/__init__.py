@@ -5,13 +5,28 @@ Mirrors :mod:`course_lib.torch`: the same public names with the same arguments.
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
+
 from course_lib.frameworks import prepare_tensorflow as _prepare_tensorflow
+from course_lib.frameworks import startup_noise_filtered as _startup_noise_filtered
 
 _prepare_tensorflow()
+with _startup_noise_filtered():  # TensorFlow's C++ start-up lines would fill every notebook
+    import keras
+    import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+class _NoRetracingWarning(logging.Filter):
+    """Every new model traces its own train step; from the fifth one TensorFlow warns about
+    "retracing", which is expected when a lesson compares several models."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_NoRetracingWarning())
 
 from course_lib.keras.models import (  # noqa: E402
     freeze,

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -43,3 +44,36 @@ def test_framework_names(name, expected):
 def test_unknown_framework():
     with pytest.raises(ValueError, match="torch, keras"):
         check_framework("jax")
+
+
+def test_keras_package_imports_and_trains_without_start_up_noise():
+    """No oneDNN/absl start-up lines, no retracing warnings after many fresh models."""
+    code = (
+        "import numpy as np\n"
+        "from course_lib import keras as cl\n"
+        "data = (np.zeros((8, 8, 8), np.float32), np.zeros(8, dtype=int))\n"
+        "for _ in range(7):\n"
+        "    cl.fit(cl.small_cnn(3, width=4), data, epochs=1, quiet=True)\n"
+        "print('trained')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KERAS_"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "trained" in proc.stdout
+    assert "oneDNN" not in proc.stderr and "InitializeLog" not in proc.stderr, proc.stderr
+    assert "retracing" not in proc.stderr, proc.stderr
+
+
+def test_startup_noise_filter_keeps_real_errors():
+    code = (
+        "import os\n"
+        "from course_lib.frameworks import startup_noise_filtered\n"
+        "with startup_noise_filtered():\n"
+        "    os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "    os.write(2, b'a real problem\\n')\n"
+        "os.write(2, b'after the block\\n')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "a real problem\nafter the block\n"

@@ -105,8 +105,10 @@ def _set_trainable(module: nn.Module, trainable: bool) -> None:
 def freeze(model: nn.Module, up_to: str | None = None) -> None:
     """Stop training the top-level blocks from the first through ``up_to``; ``None`` = all.
 
-    Only ``requires_grad`` changes: BatchNorm layers in frozen blocks still update their running
-    statistics while the model is in ``train()`` mode.
+    Only ``requires_grad`` changes here. :func:`~course_lib.torch.fit` also keeps the BatchNorm
+    layers of frozen blocks in evaluation mode, so their running statistics stay as they were (as
+    Keras does for ``trainable = False``); a hand-written loop that calls ``model.train()`` would
+    let them drift to the new data's statistics.
     """
     names = layer_names(model)
     if up_to is not None and up_to not in names:

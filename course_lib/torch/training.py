@@ -109,6 +109,19 @@ def _loss_fn(loss: str) -> nn.Module:
     return nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
 
 
+def _frozen_batchnorm_to_eval(model: nn.Module) -> None:
+    """BatchNorm layers whose parameters are all frozen keep their running statistics.
+
+    ``model.train()`` would let them re-estimate mean and variance on the new data; Keras keeps a
+    layer with ``trainable = False`` in inference mode, and the course does the same in PyTorch.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters())
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
 def _model_device(model: nn.Module) -> torch.device:
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
@@ -137,7 +150,9 @@ def fit(
     parameter groups with their own learning rates). Only parameters with ``requires_grad`` train.
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
-    The model moves to :func:`device` (the GPU when there is one).
+    The model moves to :func:`device` (the GPU when there is one). BatchNorm layers of frozen
+    blocks stay in evaluation mode, so their running statistics keep their pretrained values
+    (what Keras does for ``trainable = False``).
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
     callbacks = check_callbacks(callbacks)
@@ -154,6 +169,7 @@ def fit(
     with progress_bar(len(train_loader), epochs, resolve_quiet(quiet)) as bar:
         for epoch in range(epochs):
             model.train()
+            _frozen_batchnorm_to_eval(model)
             running = RunningMetrics(loss)
             for xb, yb in train_loader:
                 xb, yb = xb.to(dev), yb.to(dev)

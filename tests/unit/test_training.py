@@ -229,3 +229,24 @@ def test_quiet_follows_the_environment(monkeypatch):
     assert training.resolve_quiet(False) is False
     monkeypatch.delenv("COURSE_QUIET")
     assert training.resolve_quiet(None) is False
+
+
+def test_frozen_batchnorm_statistics_stay_put_in_both_frameworks(cl, digits):
+    """Frozen blocks keep their BatchNorm running statistics (Keras semantics, torch mirrors it)."""
+    config.seed_everything(0)
+    model = cl.small_cnn(10, width=8)
+    cl.fit(model, digits[0], epochs=1, quiet=True)  # move the statistics away from 0/1
+
+    def stats():
+        if cl.FRAMEWORK == "torch":
+            return {k: v.clone().numpy() for k, v in model.state_dict().items() if "running" in k}
+        return {w.path: w.numpy() for w in model.weights if "moving" in w.path}
+
+    cl.freeze(model, up_to="block4")
+    before = stats()
+    cl.fit(model, digits[1], epochs=1, quiet=True)
+    after = stats()
+    assert before and all(np.array_equal(before[k], after[k]) for k in before)
+    cl.unfreeze(model)
+    cl.fit(model, digits[1], epochs=1, quiet=True)
+    assert any(not np.array_equal(before[k], v) for k, v in stats().items())

@@ -47,6 +47,21 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    import importlib
+
+    from course_lib.frameworks import guard_both_frameworks
+
+    frameworks = ["torch", "keras"] if args.framework == "both" else [args.framework]
+    if len(frameworks) > 1:
+        guard_both_frameworks()
+    for framework in frameworks:
+        cl = importlib.import_module(f"course_lib.{framework}")
+        _, info = cl.pretrained_cnn(args.mode, seed=args.seed, rebuild=args.rebuild)
+        print(f"[OK] {framework}: {info}\n     {info.path}")
+    return 0
+
+
 def _notebooks(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -155,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="manifest entries; default: all")
     p.add_argument("--list", action="store_true", help="show what is in the manifest and cached")
     p.set_defaults(func=_fetch)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="build the glyph-pretrained network lessons 01+ start from (once; then cached)",
+    )
+    p.add_argument("--mode", choices=list(config.MODES), default=None)
+    p.add_argument("--framework", choices=["torch", "keras", "both"], default="both")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rebuild", action="store_true", help="train again even if cached")
+    p.set_defaults(func=_pretrain)
 
     p = sub.add_parser(
         "notebooks", help="keep notebooks clean: strip outputs, or refresh the outputs nbval checks"

@@ -47,6 +47,11 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
         "teaching": {"batch_size": 128},
         "full":     {"batch_size": 256},
     },
+    "pretrain": {  # the glyph-pretrained small_cnn (course_lib.pretrained), shared by lessons
+        "smoke":    {"width": 8, "epochs": 1, "lr": 3e-3},
+        "teaching": {"width": 32, "epochs": 8, "lr": 3e-3},
+        "full":     {"width": 32, "epochs": 8, "lr": 3e-3},
+    },
     "00_setup": {
         "smoke":    {"grid_alphabets": 4, "grid_chars": 6, "digits_grid": 20, "sinusoid_tasks": 3,
                      "sinusoid_points": 10, "episode_ways": 5, "episode_shots": 1,

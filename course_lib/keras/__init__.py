@@ -28,6 +28,7 @@ class _NoRetracingWarning(logging.Filter):
 
 tf.get_logger().addFilter(_NoRetracingWarning())
 
+from course_lib import pretrained as _pretrained  # noqa: E402
 from course_lib.keras.models import (  # noqa: E402
     freeze,
     layer_names,
@@ -55,6 +56,7 @@ __all__ = [
     "load_checkpoint",
     "mlp",
     "predict",
+    "pretrained_cnn",
     "save_checkpoint",
     "small_cnn",
     "to_batch",
@@ -81,3 +83,6 @@ def to_batch(images: np.ndarray) -> tf.Tensor:
     if images.ndim != 3:
         raise ValueError(f"images must be (N, H, W), got shape {images.shape}.")
     return tf.convert_to_tensor(images[..., None])
+
+
+pretrained_cnn = _pretrained.loader_for(FRAMEWORK)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_lib import pretrained as _pretrained
 from course_lib.torch.models import (
     freeze,
     layer_names,
@@ -35,6 +36,7 @@ __all__ = [
     "load_checkpoint",
     "mlp",
     "predict",
+    "pretrained_cnn",
     "save_checkpoint",
     "small_cnn",
     "to_batch",
@@ -63,3 +65,6 @@ def to_batch(images: np.ndarray) -> torch.Tensor:
     if images.ndim != 3:
         raise ValueError(f"images must be (N, H, W), got shape {images.shape}.")
     return torch.from_numpy(images).unsqueeze(1)
+
+
+pretrained_cnn = _pretrained.loader_for(FRAMEWORK)

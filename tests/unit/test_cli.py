@@ -46,7 +46,7 @@ def test_cli_help_lists_every_command():
         text=True,
         check=True,
     ).stdout
-    for command in ("doctor", "run", "fetch", "report", "lab"):
+    for command in ("doctor", "run", "fetch", "report", "lab", "pretrain", "exercises"):
         assert command in out
 
 

@@ -76,3 +76,37 @@ class EpisodeSampler:
     def __iter__(self) -> Iterator[Episode]:
         while True:
             yield self.sample()
+
+
+def few_shot_split(
+    data: LabelledImages, k_shot: int, *, n_way: int | None = None, seed: int = 0
+) -> tuple[LabelledImages, LabelledImages]:
+    """A small labelled training set and a test set: ``k_shot`` images per class to learn from.
+
+    ``n_way`` classes are drawn with ``seed`` (``None`` = every class) and relabelled
+    ``0 .. n_way-1``; every other image of those classes goes to the test set.
+    """
+    if isinstance(k_shot, bool) or not isinstance(k_shot, int | np.integer) or k_shot < 1:
+        raise ValueError(f"k_shot must be a positive integer, got {k_shot!r}.")
+    rng = np.random.default_rng(seed)
+    n_classes = data.num_classes
+    if n_way is None:
+        classes = np.arange(n_classes)
+    else:
+        if isinstance(n_way, bool) or not isinstance(n_way, int | np.integer) or n_way < 2:
+            raise ValueError(f"n_way must be an integer >= 2 (or None for all), got {n_way!r}.")
+        if n_way > n_classes:
+            raise ValueError(f"n_way={n_way} but {data.name!r} has only {n_classes} classes.")
+        classes = np.sort(rng.choice(n_classes, size=n_way, replace=False))
+    subset = data.select_classes(classes)
+    counts = np.bincount(subset.labels, minlength=len(classes))
+    if counts.min() <= k_shot:
+        raise ValueError(
+            f"k_shot={k_shot} leaves no test image for some class of {data.name!r} (smallest "
+            f"class: {counts.min()} images); use k_shot < {counts.min()}."
+        )
+    train = np.concatenate(
+        [rng.permutation(np.flatnonzero(subset.labels == c))[:k_shot] for c in range(len(classes))]
+    )
+    test = np.setdiff1d(np.arange(len(subset.labels)), train)
+    return subset.take(np.sort(train)), subset.take(test)

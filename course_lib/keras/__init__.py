@@ -34,12 +34,13 @@ from course_lib.keras.models import (  # noqa: E402
     layer_names,
     load_checkpoint,
     mlp,
+    replace_head,
     save_checkpoint,
     small_cnn,
     trainable_summary,
     unfreeze,
 )
-from course_lib.keras.training import data_loader, evaluate, fit, predict  # noqa: E402
+from course_lib.keras.training import data_loader, evaluate, features, fit, predict  # noqa: E402
 from course_lib.training import EarlyStopping, History  # noqa: E402
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "data_loader",
     "device",
     "evaluate",
+    "features",
     "fit",
     "framework_info",
     "freeze",
@@ -57,6 +59,7 @@ __all__ = [
     "mlp",
     "predict",
     "pretrained_cnn",
+    "replace_head",
     "save_checkpoint",
     "small_cnn",
     "to_batch",

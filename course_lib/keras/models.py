@@ -171,6 +171,43 @@ def _size(variable: Any) -> int:
     return int(np.prod(variable.shape, dtype=np.int64))
 
 
+def _model_input(model: keras.Model) -> keras.KerasTensor:
+    _require_built(model)
+    return keras.Input(shape=tuple(model.inputs[0].shape[1:]))
+
+
+def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
+    """Give ``model`` a new, randomly initialised output layer for ``num_classes``; returns it.
+
+    Everything before the last Dense layer (the backbone, and the head's pooling) is kept with
+    its weights and trainable flags: the new model shares those layers. Use the returned model.
+    """
+    num_classes = _check_positive_int("num_classes", num_classes)
+    blocks = _blocks(model)
+    if not blocks or blocks[-1].name != "head":
+        raise _unknown("head", layer_names(model))
+    head = blocks[-1]
+    if isinstance(head, keras.layers.Dense):  # mlp
+        new_head: keras.layers.Layer = keras.layers.Dense(num_classes, name="head")
+    else:  # small_cnn: pool -> dense
+        new_head = keras.Sequential(
+            [*head.layers[:-1], keras.layers.Dense(num_classes, name="dense")], name="head"
+        )
+    return keras.Sequential([_model_input(model), *blocks[:-1], new_head], name=model.name)
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """The model without its final Dense layer (shares the weights): inputs -> features."""
+    blocks = _blocks(model)
+    if not blocks or blocks[-1].name != "head":
+        raise _unknown("head", layer_names(model))
+    head = blocks[-1]
+    body = list(blocks[:-1])
+    if not isinstance(head, keras.layers.Dense):
+        body += list(head.layers[:-1])
+    return keras.Sequential([_model_input(model), *body], name=f"{model.name}_features")
+
+
 def _kind(block: keras.layers.Layer) -> str:
     if block.name == "head":
         return "head"

@@ -159,6 +159,16 @@ def predict(model: keras.Model, data: Any, batch_size: int | None = None) -> np.
     return outputs
 
 
+def features(model: keras.Model, data: Any, batch_size: int | None = None) -> np.ndarray:
+    """What the model's last Dense layer sees: one feature vector per image, ``(N, features)``.
+
+    For ``small_cnn`` that is the globally pooled output of ``block4`` (``4 * width`` numbers).
+    """
+    from course_lib.keras.models import feature_extractor
+
+    return predict(feature_extractor(model), data, batch_size)
+
+
 def _outputs_and_targets(
     model: keras.Model, data: Any, batch_size: int | None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -14,12 +14,13 @@ from course_lib.torch.models import (
     layer_names,
     load_checkpoint,
     mlp,
+    replace_head,
     save_checkpoint,
     small_cnn,
     trainable_summary,
     unfreeze,
 )
-from course_lib.torch.training import data_loader, evaluate, fit, predict
+from course_lib.torch.training import data_loader, evaluate, features, fit, predict
 from course_lib.training import EarlyStopping, History
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "data_loader",
     "device",
     "evaluate",
+    "features",
     "fit",
     "framework_info",
     "freeze",
@@ -37,6 +39,7 @@ __all__ = [
     "mlp",
     "predict",
     "pretrained_cnn",
+    "replace_head",
     "save_checkpoint",
     "small_cnn",
     "to_batch",

@@ -135,6 +135,37 @@ def unfreeze(model: nn.Module, layers: str | list[str] | None = None) -> None:
         _set_trainable(children[name], True)
 
 
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """Give ``model`` a new, randomly initialised output layer for ``num_classes``; returns it.
+
+    Everything before the last linear layer (the backbone, and the head's pooling) is kept with
+    its weights and trainable flags. Use the returned model (Keras has to build a new one).
+    """
+    _check_positive_int("num_classes", num_classes)
+    children = dict(model.named_children())
+    if "head" not in children:
+        raise _unknown_layer(model, "head")
+    head = children["head"]
+    device = next(head.parameters()).device
+    if isinstance(head, nn.Linear):  # mlp
+        model.head = nn.Linear(head.in_features, num_classes).to(device)
+    else:  # small_cnn: pool -> flatten -> linear
+        head.linear = nn.Linear(head.linear.in_features, num_classes).to(device)
+    return model
+
+
+def feature_extractor(model: nn.Module) -> nn.Module:
+    """The model without its final linear layer (shares the weights): inputs -> features."""
+    children = dict(model.named_children())
+    if "head" not in children:
+        raise _unknown_layer(model, "head")
+    body = [module for name, module in children.items() if name != "head"]
+    head = children["head"]
+    if isinstance(head, nn.Sequential):
+        body += [module for name, module in head.named_children() if name != "linear"]
+    return nn.Sequential(*body)
+
+
 def _kind(name: str, module: nn.Module) -> str:
     if name == "head":
         return "head"

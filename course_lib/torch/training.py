@@ -199,6 +199,16 @@ def predict(model: nn.Module, data: Any, batch_size: int | None = None) -> np.nd
     return outputs
 
 
+def features(model: nn.Module, data: Any, batch_size: int | None = None) -> np.ndarray:
+    """What the model's last linear layer sees: one feature vector per image, ``(N, features)``.
+
+    For ``small_cnn`` that is the globally pooled output of ``block4`` (``4 * width`` numbers).
+    """
+    from course_lib.torch.models import feature_extractor
+
+    return predict(feature_extractor(model), data, batch_size)
+
+
 def _outputs_and_targets(
     model: nn.Module, data: Any, batch_size: int | None
 ) -> tuple[np.ndarray, np.ndarray]:

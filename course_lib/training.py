@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +40,29 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _check_rate(name: str, lr: Any) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < 10:
+        raise ValueError(f"{name} must be a positive learning rate such as 1e-3, got {lr!r}.")
+    return float(lr)
+
+
 def check_fit_args(
-    epochs: int, lr: float, optimizer: object, loss: str, weight_decay: float
+    epochs: int, lr: float | Mapping[str, float], optimizer: object, loss: str, weight_decay: float
 ) -> None:
     """Validate the arguments both ``fit`` functions share; errors say how to fix them."""
     check_positive_int("epochs", epochs)
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < 10:
-        raise ValueError(f"lr must be a positive learning rate such as 1e-3, got {lr!r}.")
+    if isinstance(lr, Mapping):
+        if not lr:
+            raise ValueError("lr is an empty dict; give a rate per block, e.g. {'head': 1e-3}.")
+        for name, rate in lr.items():
+            _check_rate(f"lr[{name!r}]", rate)
+        if not isinstance(optimizer, str):
+            raise ValueError(
+                "lr per block needs an optimizer name ('adam', 'adamw', 'sgd'); an optimizer "
+                "object you built carries its own learning rates."
+            )
+    else:
+        _check_rate("lr", lr)
     if loss not in LOSSES:
         raise UnknownNameError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
     if not isinstance(weight_decay, int | float) or weight_decay < 0:
@@ -62,6 +78,28 @@ def check_fit_args(
                 f"weight_decay={weight_decay} needs optimizer='adamw' (decoupled weight decay, "
                 "the same in both frameworks); lesson 03 shows L2 penalties for the others."
             )
+
+
+def block_rates(
+    lr: Mapping[str, float], blocks: Sequence[str], trainable: Sequence[str]
+) -> dict[str, float]:
+    """Check a per-block learning-rate dict against the model: known names, every trainable block.
+
+    Returns ``{block: rate}`` for the trainable blocks, in model order (frozen blocks may be
+    listed; they are skipped).
+    """
+    unknown = [name for name in lr if name not in blocks]
+    if unknown:
+        raise UnknownNameError(
+            f"lr names unknown blocks {unknown}; the model's blocks are {', '.join(blocks)}."
+        )
+    missing = [name for name in trainable if name not in lr]
+    if missing:
+        raise ValueError(
+            f"lr gives no rate for the trainable blocks {missing}: add them to the dict, or "
+            "freeze them first (freeze/unfreeze)."
+        )
+    return {name: float(lr[name]) for name in blocks if name in trainable}
 
 
 def resolve_batch_size(batch_size: int | None, mode: str | None = None) -> int:

@@ -9,7 +9,7 @@ history, the progress bar and callbacks come from the framework-neutral
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import keras
@@ -21,7 +21,9 @@ from course_lib.training import (
     SGD_MOMENTUM,
     Callback,
     History,
+    RunningMetrics,
     as_arrays,
+    block_rates,
     check_callbacks,
     check_fit_args,
     end_epoch,
@@ -51,6 +53,16 @@ def data_loader(
     return dataset.batch(resolve_batch_size(batch_size)).prefetch(tf.data.AUTOTUNE)
 
 
+def _named_optimizer(name: str, lr: float, weight_decay: float) -> keras.optimizers.Optimizer:
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=SGD_MOMENTUM)
+    if name == "adamw":
+        return keras.optimizers.AdamW(
+            learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=weight_decay
+        )
+    return keras.optimizers.Adam(learning_rate=lr, epsilon=ADAM_EPSILON)
+
+
 def _make_optimizer(
     model: keras.Model, optimizer: str | keras.optimizers.Optimizer, lr: float, weight_decay: float
 ) -> keras.optimizers.Optimizer:
@@ -66,13 +78,43 @@ def _make_optimizer(
             f"optimizer must be a name ('adam', 'adamw', 'sgd') or a keras.optimizers.Optimizer, "
             f"got {type(optimizer).__name__}."
         )
-    if optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=SGD_MOMENTUM)
-    if optimizer == "adamw":
-        return keras.optimizers.AdamW(
-            learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=weight_decay
-        )
-    return keras.optimizers.Adam(learning_rate=lr, epsilon=ADAM_EPSILON)
+    return _named_optimizer(optimizer, lr, weight_decay)
+
+
+def _per_block_step(
+    model: keras.Model, lr: Mapping[str, float], optimizer: str, weight_decay: float, loss: str
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """A compiled train step with one optimizer per block: Keras has no parameter groups."""
+    from course_lib.keras.models import _blocks
+
+    blocks = {block.name: block for block in _blocks(model)}
+    trainable = [name for name, block in blocks.items() if block.trainable_variables]
+    if not trainable:
+        _make_optimizer(model, optimizer, 1e-3, weight_decay)  # raises "Nothing to train"
+    groups = []
+    for name, rate in block_rates(lr, list(blocks), trainable).items():
+        variables = blocks[name].trainable_variables
+        opt = _named_optimizer(optimizer, rate, weight_decay)
+        opt.build(variables)
+        groups.append((opt, variables))
+    all_variables = [v for _, variables in groups for v in variables]
+    loss_fn = _loss_fn(loss)
+
+    @tf.function(reduce_retracing=True)
+    def step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            outputs = model(x, training=True)
+            value = loss_fn(y, outputs)
+            if model.losses:
+                value += tf.add_n(model.losses)
+        grads = tape.gradient(value, all_variables)
+        start = 0
+        for opt, variables in groups:
+            opt.apply(grads[start : start + len(variables)], variables)
+            start += len(variables)
+        return value, outputs
+
+    return step
 
 
 def _loss_fn(loss: str) -> keras.losses.Loss:
@@ -94,12 +136,16 @@ class _CourseProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         keys = ("loss", "accuracy") if self.loss == "cross_entropy" else ("loss",)
-        course_logs = {k: float(logs[k]) for k in keys}
+        if self.finish_epoch(epoch, {k: float(logs[k]) for k in keys}):
+            self.model.stop_training = True
+
+    def finish_epoch(self, epoch: int, train_logs: dict[str, float]) -> bool:
+        """Add validation metrics, record the epoch, run callbacks; ``True`` = stop."""
+        logs = dict(train_logs)
         if self.val is not None:
             metrics = evaluate(self.model, self.val, loss=self.loss, batch_size=self.batch_size)
-            course_logs |= {f"val_{k}": v for k, v in metrics.items()}
-        if end_epoch(self.history_, course_logs, epoch, self.epochs, self.bar, self.callbacks):
-            self.model.stop_training = True
+            logs |= {f"val_{k}": v for k, v in metrics.items()}
+        return end_epoch(self.history_, logs, epoch, self.epochs, self.bar, self.callbacks)
 
 
 def fit(
@@ -108,7 +154,7 @@ def fit(
     val: Any = None,
     *,
     epochs: int = 1,
-    lr: float = 1e-3,
+    lr: float | Mapping[str, float] = 1e-3,
     optimizer: str | keras.optimizers.Optimizer = "adam",
     weight_decay: float = 0.0,
     loss: str = "cross_entropy",
@@ -121,7 +167,10 @@ def fit(
 
     ``train``/``val``: a :func:`data_loader`, a :class:`LabelledImages` or ``(inputs, targets)``
     (arrays are shuffled with ``seed``). ``optimizer``: ``"adam"``, ``"adamw"`` (with
-    ``weight_decay``), ``"sgd"`` (momentum 0.9) or your own ``keras.optimizers.Optimizer``. Only
+    ``weight_decay``), ``"sgd"`` (momentum 0.9) or your own ``keras.optimizers.Optimizer``.
+    ``lr`` may be a dict of rates per block, e.g. ``{"head": 1e-3, "block4": 1e-4}``
+    (discriminative learning rates; every trainable block needs one): Keras has no parameter
+    groups, so then each block gets its own optimizer in a compiled train step. Only
     trainable layers train (the model is compiled afresh, so new ``trainable`` flags count).
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
@@ -135,17 +184,37 @@ def fit(
         if loss == "cross_entropy"
         else []
     )
-    model.compile(
-        optimizer=_make_optimizer(model, optimizer, lr, weight_decay),
-        loss=_loss_fn(loss),
-        metrics=metrics,
-    )
+    per_block = isinstance(lr, Mapping)
+    if per_block:
+        step = _per_block_step(model, lr, optimizer, weight_decay, loss)
+    else:
+        model.compile(
+            optimizer=_make_optimizer(model, optimizer, lr, weight_decay),
+            loss=_loss_fn(loss),
+            metrics=metrics,
+        )
     steps = int(train_data.cardinality())
     history = History()
     start = time.perf_counter()
     with progress_bar(max(steps, 1), epochs, resolve_quiet(quiet)) as bar:
         progress = _CourseProgress(history, bar, epochs, val_data, loss, batch_size, callbacks)
-        model.fit(train_data, epochs=epochs, verbose=0, shuffle=False, callbacks=[progress])
+        if not per_block:
+            model.fit(train_data, epochs=epochs, verbose=0, shuffle=False, callbacks=[progress])
+        else:
+            progress.set_model(model)
+            for epoch in range(epochs):
+                running = RunningMetrics(loss)
+                for xb, yb in train_data:
+                    value, outputs = step(xb, yb)
+                    correct = (
+                        int(np.sum(np.argmax(outputs, axis=1) == yb.numpy()))
+                        if loss == "cross_entropy"
+                        else None
+                    )
+                    running.update(float(value), len(yb), correct)
+                    bar.update()
+                if progress.finish_epoch(epoch, running.result()):
+                    break
     history.wall_s = time.perf_counter() - start
     return history
 

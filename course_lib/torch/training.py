@@ -8,7 +8,7 @@ the progress bar and callbacks come from the framework-neutral :mod:`course_lib.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from course_lib.training import (
     History,
     RunningMetrics,
     as_arrays,
+    block_rates,
     check_callbacks,
     check_fit_args,
     end_epoch,
@@ -83,7 +84,10 @@ def data_loader(
 
 
 def _make_optimizer(
-    model: nn.Module, optimizer: str | torch.optim.Optimizer, lr: float, weight_decay: float
+    model: nn.Module,
+    optimizer: str | torch.optim.Optimizer,
+    lr: float | Mapping[str, float],
+    weight_decay: float,
 ) -> torch.optim.Optimizer:
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
@@ -92,17 +96,25 @@ def _make_optimizer(
             f"optimizer must be a name ('adam', 'adamw', 'sgd') or a torch.optim.Optimizer, "
             f"got {type(optimizer).__name__}."
         )
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    blocks = dict(model.named_children())
+    trainable = [n for n, b in blocks.items() if any(p.requires_grad for p in b.parameters())]
+    if not trainable:
         raise ValueError(
             "Nothing to train: every parameter is frozen. Call unfreeze(model, ...) on at least "
             "one block (e.g. unfreeze(model, 'head')) before fit()."
         )
+    rates = block_rates(lr, list(blocks), trainable) if isinstance(lr, Mapping) else {}
+    default = 1e-3 if rates else float(lr)  # with per-block rates every group sets its own
+    groups = [
+        {"params": [p for p in blocks[name].parameters() if p.requires_grad]}
+        | ({"lr": rates[name]} if rates else {})
+        for name in trainable
+    ]
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)
+        return torch.optim.SGD(groups, lr=default, momentum=SGD_MOMENTUM)
     if optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, eps=ADAM_EPSILON, weight_decay=weight_decay)
-    return torch.optim.Adam(params, lr=lr, eps=ADAM_EPSILON)
+        return torch.optim.AdamW(groups, lr=default, eps=ADAM_EPSILON, weight_decay=weight_decay)
+    return torch.optim.Adam(groups, lr=default, eps=ADAM_EPSILON)
 
 
 def _loss_fn(loss: str) -> nn.Module:
@@ -133,7 +145,7 @@ def fit(
     val: Any = None,
     *,
     epochs: int = 1,
-    lr: float = 1e-3,
+    lr: float | Mapping[str, float] = 1e-3,
     optimizer: str | torch.optim.Optimizer = "adam",
     weight_decay: float = 0.0,
     loss: str = "cross_entropy",
@@ -147,7 +159,9 @@ def fit(
     ``train``/``val``: a :func:`data_loader`, a :class:`LabelledImages` or ``(inputs, targets)``
     (arrays are shuffled with ``seed``). ``optimizer``: ``"adam"``, ``"adamw"`` (with
     ``weight_decay``), ``"sgd"`` (momentum 0.9) or your own ``torch.optim.Optimizer`` (for
-    parameter groups with their own learning rates). Only parameters with ``requires_grad`` train.
+    parameter groups of your own). ``lr`` may be a dict of rates per block, e.g.
+    ``{"head": 1e-3, "block4": 1e-4}`` (discriminative learning rates; every trainable block needs
+    one). Only parameters with ``requires_grad`` train.
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
     The model moves to :func:`device` (the GPU when there is one). BatchNorm layers of frozen

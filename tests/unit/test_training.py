@@ -250,3 +250,42 @@ def test_frozen_batchnorm_statistics_stay_put_in_both_frameworks(cl, digits):
     cl.unfreeze(model)
     cl.fit(model, digits[1], epochs=1, quiet=True)
     assert any(not np.array_equal(before[k], v) for k, v in stats().items())
+
+
+def _block_weights(cl, model, name):
+    if cl.FRAMEWORK == "torch":
+        block = dict(model.named_children())[name]
+        return [p.detach().clone().numpy() for p in block.parameters()]
+    block = next(layer for layer in model.layers if layer.name == name)
+    return [w.numpy().copy() for w in block.weights if "moving" not in w.path]  # parameters
+
+
+def test_per_block_learning_rates(cl, digits):
+    """Discriminative learning rates: a dict of rates per block, the same in both frameworks."""
+    config.seed_everything(0)
+    model = cl.small_cnn(10, width=8)
+    cl.freeze(model, up_to="block2")
+    before = {b: _block_weights(cl, model, b) for b in ("block1", "block3", "head")}
+    rates = {"head": 1e-2, "block4": 1e-3, "block3": 1e-9}
+    history = cl.fit(model, *digits, epochs=3, lr=rates, quiet=True)
+    assert history.keys() == HISTORY_KEYS and history["accuracy"][-1] > 0.5
+
+    def moved(block):
+        pairs = zip(before[block], _block_weights(cl, model, block), strict=True)
+        return max(float(np.abs(a - b).max()) for a, b in pairs)
+
+    assert moved("block1") == 0  # frozen
+    assert moved("block3") < 1e-6  # rate 1e-9
+    assert moved("head") > 1e-3
+
+
+def test_per_block_learning_rates_bad_input(cl, digits):
+    model = cl.small_cnn(10, width=8)
+    with pytest.raises(UnknownNameError, match="blocks are block1, block2"):
+        cl.fit(model, digits[0], lr={"head": 1e-3, "fc": 1e-3}, quiet=True)
+    with pytest.raises(ValueError, match=r"no rate for the trainable blocks \['block1'"):
+        cl.fit(model, digits[0], lr={"head": 1e-3}, quiet=True)
+    with pytest.raises(ValueError, match=r"lr\['head'\] must be a positive"):
+        cl.fit(model, digits[0], lr={"head": 0}, quiet=True)
+    with pytest.raises(ValueError, match="needs an optimizer name"):
+        cl.fit(model, digits[0], lr={"head": 1e-3}, optimizer=object(), quiet=True)

@@ -40,7 +40,14 @@ from course_lib.keras.models import (  # noqa: E402
     trainable_summary,
     unfreeze,
 )
-from course_lib.keras.training import data_loader, evaluate, features, fit, predict  # noqa: E402
+from course_lib.keras.training import (  # noqa: E402
+    data_loader,
+    evaluate,
+    features,
+    fit,
+    predict,
+    recalibrate_batchnorm,
+)
 from course_lib.training import EarlyStopping, History  # noqa: E402
 
 __all__ = [
@@ -59,6 +66,7 @@ __all__ = [
     "mlp",
     "predict",
     "pretrained_cnn",
+    "recalibrate_batchnorm",
     "replace_head",
     "save_checkpoint",
     "small_cnn",

@@ -238,6 +238,37 @@ def features(model: keras.Model, data: Any, batch_size: int | None = None) -> np
     return predict(feature_extractor(model), data, batch_size)
 
 
+def _all_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    nested = getattr(layer, "layers", [])
+    return [layer] + [inner for child in nested for inner in _all_layers(child)]
+
+
+def recalibrate_batchnorm(model: keras.Model, data: Any, batch_size: int | None = None) -> None:
+    """Re-estimate the moving statistics of every trainable BatchNormalization layer on ``data``.
+
+    After a short training run (a few optimizer steps, e.g. on 5 images per class) the moving
+    mean and variance lag behind the final weights and inference-mode accuracy can collapse.
+    This pass, with the final weights and no gradient step, sets them to the average over
+    ``data``. Layers of frozen blocks (``trainable = False``) keep their statistics.
+    """
+    layers = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for k, (xb, _) in enumerate(data_loader(data, batch_size)):
+            for layer in layers:  # moving = m * moving + (1 - m) * batch: a running average
+                layer.momentum = k / (k + 1)
+            model(xb, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+
+
 def _outputs_and_targets(
     model: keras.Model, data: Any, batch_size: int | None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,14 @@ from course_lib.torch.models import (
     trainable_summary,
     unfreeze,
 )
-from course_lib.torch.training import data_loader, evaluate, features, fit, predict
+from course_lib.torch.training import (
+    data_loader,
+    evaluate,
+    features,
+    fit,
+    predict,
+    recalibrate_batchnorm,
+)
 from course_lib.training import EarlyStopping, History
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "mlp",
     "predict",
     "pretrained_cnn",
+    "recalibrate_batchnorm",
     "replace_head",
     "save_checkpoint",
     "small_cnn",

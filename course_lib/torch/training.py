@@ -223,6 +223,39 @@ def features(model: nn.Module, data: Any, batch_size: int | None = None) -> np.n
     return predict(feature_extractor(model), data, batch_size)
 
 
+def recalibrate_batchnorm(model: nn.Module, data: Any, batch_size: int | None = None) -> None:
+    """Re-estimate the running statistics of every trainable BatchNorm layer on ``data``.
+
+    After a short training run (a few optimizer steps, e.g. on 5 images per class) the running
+    mean and variance lag behind the final weights and evaluation-mode accuracy can collapse.
+    This pass, with the final weights and no gradient step, sets them to the average over
+    ``data``. Layers of frozen blocks keep their statistics.
+    """
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and m.track_running_stats
+        and any(p.requires_grad for p in m.parameters())
+    ]
+    if not layers:
+        return
+    momenta = [m.momentum for m in layers]
+    was_training = model.training
+    dev = _model_device(model)
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    model.train()
+    _frozen_batchnorm_to_eval(model)
+    with torch.no_grad():
+        for xb, _ in data_loader(data, batch_size):
+            model(xb.to(dev))
+    for m, momentum in zip(layers, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+
+
 def _outputs_and_targets(
     model: nn.Module, data: Any, batch_size: int | None
 ) -> tuple[np.ndarray, np.ndarray]:

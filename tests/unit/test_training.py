@@ -289,3 +289,42 @@ def test_per_block_learning_rates_bad_input(cl, digits):
         cl.fit(model, digits[0], lr={"head": 0}, quiet=True)
     with pytest.raises(ValueError, match="needs an optimizer name"):
         cl.fit(model, digits[0], lr={"head": 1e-3}, optimizer=object(), quiet=True)
+
+
+def _train_mode_outputs(cl, model, images):
+    if cl.FRAMEWORK == "torch":
+        import torch
+
+        from course_lib.torch.training import _frozen_batchnorm_to_eval
+
+        model.train()
+        _frozen_batchnorm_to_eval(model)  # as fit() trains: frozen blocks keep their statistics
+        with torch.no_grad():
+            out = model(cl.to_batch(images)).numpy()
+        model.eval()
+        return out
+    return np.asarray(model(cl.to_batch(images), training=True))
+
+
+def _block1_statistics(cl, model):
+    if cl.FRAMEWORK == "torch":
+        return [model.block1.bn.running_mean.clone().numpy(), model.block1.bn.running_var.numpy()]
+    layer = next(layer for layer in model.layers if layer.name == "block1")
+    return [w.numpy().copy() for w in layer.weights if "moving" in w.path]
+
+
+def test_recalibrate_batchnorm_matches_the_data_statistics(cl, digits):
+    """After recalibration on one full batch, evaluation mode behaves like training mode."""
+    train, _ = digits
+    config.seed_everything(0)
+    model = cl.small_cnn(10, width=8)
+    cl.fit(model, train, epochs=1, lr=3e-2, quiet=True)  # a few big steps: stale statistics
+    cl.freeze(model, up_to="block1")  # frozen blocks keep their statistics
+    stale = np.abs(cl.predict(model, train) - _train_mode_outputs(cl, model, train.images)).max()
+    block1_before = _block1_statistics(cl, model)
+    cl.recalibrate_batchnorm(model, train, batch_size=len(train))
+    for a, b in zip(block1_before, _block1_statistics(cl, model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    fresh = np.abs(cl.predict(model, train) - _train_mode_outputs(cl, model, train.images)).max()
+    scale = np.abs(_train_mode_outputs(cl, model, train.images)).max()
+    assert fresh < 0.05 * scale < stale  # torch keeps an unbiased variance: not exactly equal

@@ -14,8 +14,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 PYTEST := $(PY) -m pytest
-# pip on some machines prints one warning per package index entry: keep the log readable.
-PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
+# pip on some machines prints one warning per package index entry: keep the log readable. The
+# braces keep pip's own exit status (pipefail): a failed install must stop `make setup`.
+PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks exercises/solutions
 
 .PHONY: help setup course test test-fast test-claims lint lab doctor report exercises bench clean

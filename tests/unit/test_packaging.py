@@ -89,3 +89,17 @@ def test_ruff_is_clean():
         [ruff, "check", "course_lib", "tests"], cwd=ROOT, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_makefiles_pip_log_filter_keeps_a_failed_install_failing():
+    """`pip ... | filter` must not turn a failed install (e.g. a full disk) into success."""
+    import re
+    import subprocess
+
+    makefile = (ROOT / "Makefile").read_text()
+    pip_filter = re.search(r"^PIP_FILTER := (.+)$", makefile, re.MULTILINE).group(1)
+    failing = f"set -eu -o pipefail; (echo 'No space left on device'; exit 1) 2>&1 | {pip_filter}"
+    assert subprocess.run(["bash", "-c", failing], capture_output=True).returncode != 0
+    noise = "x is ignored: it is neither a file nor a directory"
+    quiet = f"set -eu -o pipefail; echo '{noise}' | {pip_filter}"
+    assert subprocess.run(["bash", "-c", quiet], capture_output=True).returncode == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course_lib.errors import CacheError, ModeError, UnknownNameError
+from course_lib.errors import CacheError, CourseError, ModeError, UnknownNameError
 
 MODES: tuple[str, ...] = ("smoke", "teaching", "full")
 DEFAULT_MODE = "teaching"
@@ -186,6 +186,17 @@ def repo_root() -> Path | None:
     """The course checkout containing this package, or ``None`` when installed elsewhere."""
     root = Path(__file__).resolve().parent.parent
     return root if (root / "notebooks").is_dir() else None
+
+
+def course_folder(name: str) -> Path:
+    """A folder of the course checkout (``notebooks``, ``exercises``); a clear error without one."""
+    root = repo_root()
+    if root is None or not (root / name).is_dir():
+        raise CourseError(
+            f"Cannot find the course's {name}/ folder: run `course` from a checkout of the "
+            "course (the package must be installed with `pip install -e .`)."
+        )
+    return root / name
 
 
 def build_dir() -> Path:

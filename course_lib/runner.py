@@ -52,13 +52,7 @@ class RunRecord:
 
 def notebooks_dir() -> Path:
     """The folder with the lesson notebooks (the checkout's ``notebooks/``)."""
-    root = config.repo_root()
-    if root is None:
-        raise CourseError(
-            "Cannot find the course's notebooks/ folder: run `course` from a checkout "
-            "of the course (the package must be installed with `pip install -e .`)."
-        )
-    return root / "notebooks"
+    return config.course_folder("notebooks")
 
 
 def discover_lessons(directory: Path | None = None) -> list[Lesson]:

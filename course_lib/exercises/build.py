@@ -141,13 +141,7 @@ def build_student_notebook(src: Path, dst: Path) -> Path:
 
 def exercises_dir() -> Path:
     """The checkout's ``exercises/`` folder."""
-    root = config.repo_root()
-    if root is None or not (root / "exercises").is_dir():
-        raise CourseError(
-            "Cannot find the course's exercises/ folder: run `course` from a checkout of the "
-            "course (the package must be installed with `pip install -e .`)."
-        )
-    return root / "exercises"
+    return config.course_folder("exercises")
 
 
 def solution_notebooks(directory: Path | None = None) -> list[Path]:

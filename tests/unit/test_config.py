@@ -105,3 +105,12 @@ def test_is_online_answers_within_two_seconds():
 def test_is_online_can_be_forced_offline(monkeypatch):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     assert config.is_online(refresh=True) is False
+
+
+def test_course_folder_finds_checkout_folders_and_explains_a_missing_one():
+    from course_lib.errors import CourseError
+
+    assert config.course_folder("notebooks").name == "notebooks"
+    assert config.course_folder("exercises").is_dir()
+    with pytest.raises(CourseError, match="Cannot find the course's lessons/ folder"):
+        config.course_folder("lessons")

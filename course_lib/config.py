@@ -48,7 +48,7 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
         "full":     {"batch_size": 256},
     },
     "pretrain": {  # the glyph-pretrained small_cnn (course_lib.pretrained), shared by lessons
-        "smoke":    {"width": 8, "epochs": 1, "lr": 3e-3},
+        "smoke":    {"width": 32, "epochs": 1, "lr": 3e-3},  # same width: same tables in every mode
         "teaching": {"width": 32, "epochs": 8, "lr": 3e-3},
         "full":     {"width": 32, "epochs": 8, "lr": 3e-3},
     },
@@ -60,6 +60,36 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
         "full":     _SETUP_TEACHING,  # nothing in lesson 00 grows with a GPU
     },
 }
+# Lessons 01 and 02: 20-way tasks from the held-out alphabets (the same in every mode, so the
+# parameter tables nbval checks do not change), K labelled images per class, budgets in optimizer
+# steps (a fixed number of epochs would give K = 15 fifteen times the training of K = 1).
+_TRANSFER_TEACHING = {"n_way": 20, "k_low": 1, "k_high": 5, "seeds": 3, "batch_size": 16,
+                      "probe_steps": 100, "scratch_steps": 200, "digits_k": 5, "pca_classes": 10,
+                      "digits_images": 1797}
+_FINETUNE_TEACHING = {"n_way": 20, "k_demo": 5, "k1": 1, "k2": 5, "k3": 15, "seeds": 3,
+                      "batch_size": 16, "probe_steps": 100, "scratch_steps": 200,
+                      "naive_steps": 150, "stage_steps": 30, "discriminative_steps": 100,
+                      "digits_k1": 5, "digits_k2": 20, "digits_seeds": 1, "digits_images": 1797,
+                      "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1}
+SIZES.update({
+    "01_transfer": {
+        "smoke":    {"n_way": 20, "k_low": 1, "k_high": 1, "seeds": 1, "batch_size": 16,
+                     "probe_steps": 2, "scratch_steps": 2, "digits_k": 2, "pca_classes": 5,
+                     "digits_images": 200},
+        "teaching": _TRANSFER_TEACHING,
+        "full":     _TRANSFER_TEACHING,
+    },
+    "02_finetune": {
+        "smoke":    {"n_way": 20, "k_demo": 2, "k1": 1, "k2": 1, "k3": 1, "seeds": 1,
+                     "batch_size": 16, "probe_steps": 2, "scratch_steps": 2, "naive_steps": 2,
+                     "stage_steps": 1, "discriminative_steps": 2, "digits_k1": 2,
+                     "digits_k2": 2, "digits_seeds": 1, "digits_images": 200,
+                     "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1},
+        "teaching": _FINETUNE_TEACHING,
+        "full":     _FINETUNE_TEACHING | {"recipe_images": 50_000, "recipe_batch": 32,
+                                          "recipe_epochs": 10, "recipe_steps": 0},
+    },
+})
 # fmt: on
 
 

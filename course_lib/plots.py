@@ -1,4 +1,5 @@
-"""Figures the lessons share: image grids, learning curves, comparison bars, sinusoid tasks.
+"""Figures the lessons share: image grids, learning curves, comparison bars, feature spaces,
+sinusoid tasks.
 
 Every function returns a matplotlib figure sized for a notebook column. :func:`save_figure` writes
 one to ``build/figures/`` where ``course report`` picks it up.
@@ -189,6 +190,62 @@ def plot_comparison(
     if top > 0:
         ax.set_ylim(top=top * 1.15)  # room for the labels above the bars
     ax.grid(axis="y", alpha=0.3, zorder=0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison_grid(
+    comparison: Any, *, title: str | None = None, strategies: Sequence[str] | None = None
+) -> plt.Figure:
+    """Grouped bars from a :class:`~course_lib.compare.Comparison`: one group per K, one bar per
+    strategy (mean accuracy in %, error bar = std over seeds, a dot per seed)."""
+    names = list(strategies or comparison.strategies)
+    ks = list(comparison.ks)
+    fig, ax = plt.subplots(figsize=(NOTEBOOK_WIDTH, 3.6))
+    width = 0.8 / len(names)
+    colors = plt.get_cmap("tab10").colors
+    for i, name in enumerate(names):
+        x = np.arange(len(ks)) + (i - (len(names) - 1) / 2) * width
+        means = [comparison.mean(name, k) for k in ks]
+        stds = [comparison.std(name, k) for k in ks]
+        ax.bar(x, means, width, yerr=stds, capsize=3, label=name, color=colors[i % 10], zorder=2)
+        for xi, k in zip(x, ks, strict=True):
+            seeds = 100 * comparison.values(name, k)
+            ax.scatter(np.full(seeds.size, xi), seeds, s=8, color="black", zorder=3)
+    ax.set_xticks(np.arange(len(ks)), [f"K = {k} labels per class" for k in ks])
+    ax.set(
+        ylabel="test accuracy (%)",
+        ylim=(0, 105),
+        title=title or f"mean ± std over {len(comparison.seeds)} seeds",
+    )
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+    ax.legend(fontsize=8, ncols=min(len(names), 5), loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_space(
+    features: Mapping[str, np.ndarray], labels: np.ndarray, *, title: str | None = None
+) -> plt.Figure:
+    """Side-by-side 2-D PCA projections of feature sets (``{"random": f1, "pretrained": f2}``),
+    points coloured by class."""
+    from sklearn.decomposition import PCA
+
+    if not isinstance(features, Mapping) or not features:
+        raise TypeError("features must be a non-empty dict {name: (N, D) array}.")
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(1, len(features), figsize=(NOTEBOOK_WIDTH, 3.8), squeeze=False)
+    for ax, (name, f) in zip(axes[0], features.items(), strict=True):
+        f = np.asarray(f, dtype=np.float64)
+        if f.ndim != 2 or len(f) != len(labels):
+            raise ValueError(
+                f"features[{name!r}] must be (N, D) with N = {len(labels)} labels, got {f.shape}."
+            )
+        xy = PCA(n_components=2, random_state=0).fit_transform(f)
+        ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab20", s=9)
+        ax.set(title=name, xticks=[], yticks=[], xlabel="PC 1", ylabel="PC 2")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

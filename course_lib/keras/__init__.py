@@ -30,6 +30,7 @@ tf.get_logger().addFilter(_NoRetracingWarning())
 
 from course_lib import pretrained as _pretrained  # noqa: E402
 from course_lib.keras.models import (  # noqa: E402
+    copy_model,
     freeze,
     layer_names,
     load_checkpoint,
@@ -54,6 +55,7 @@ __all__ = [
     "FRAMEWORK",
     "EarlyStopping",
     "History",
+    "copy_model",
     "data_loader",
     "device",
     "evaluate",

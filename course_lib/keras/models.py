@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,26 @@ def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
             [*head.layers[:-1], keras.layers.Dense(num_classes, name="dense")], name="head"
         )
     return keras.Sequential([_model_input(model), *blocks[:-1], new_head], name=model.name)
+
+
+def copy_model(model: keras.Model) -> keras.Model:
+    """An independent copy of ``model``: same weights, BatchNorm statistics and frozen flags.
+
+    Training the copy leaves the original untouched (e.g. one trained head, several ways to
+    fine-tune it).
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"copy_model needs a keras.Model, got {type(model).__name__}.")
+    _require_built(model)
+    with warnings.catch_warnings():  # "compile_from_config" noise for a compiled model
+        warnings.simplefilter("ignore")
+        clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    for original, copied in zip(_blocks(model), _blocks(clone), strict=True):
+        copied.trainable = original.trainable
+        for a, b in zip(original._flatten_layers(), copied._flatten_layers(), strict=True):
+            b.trainable = a.trainable
+    return clone
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:

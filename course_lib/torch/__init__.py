@@ -10,6 +10,7 @@ import torch
 
 from course_lib import pretrained as _pretrained
 from course_lib.torch.models import (
+    copy_model,
     freeze,
     layer_names,
     load_checkpoint,
@@ -34,6 +35,7 @@ __all__ = [
     "FRAMEWORK",
     "EarlyStopping",
     "History",
+    "copy_model",
     "data_loader",
     "device",
     "evaluate",

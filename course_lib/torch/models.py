@@ -6,6 +6,7 @@ counts, so a lesson reads the same whichever framework it uses.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -152,6 +153,17 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     else:  # small_cnn: pool -> flatten -> linear
         head.linear = nn.Linear(head.linear.in_features, num_classes).to(device)
     return model
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """An independent copy of ``model``: same weights, BatchNorm statistics and frozen flags.
+
+    Training the copy leaves the original untouched (e.g. one trained head, several ways to
+    fine-tune it).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"copy_model needs a torch.nn.Module, got {type(model).__name__}.")
+    return copy.deepcopy(model)
 
 
 def feature_extractor(model: nn.Module) -> nn.Module:

@@ -5,6 +5,7 @@ that each claim holds on a real run and that every lesson makes at least one.
 """
 
 import json
+import shutil
 
 import pytest
 
@@ -12,15 +13,26 @@ from course_lib import runner
 
 pytestmark = pytest.mark.claims
 
+
+@pytest.fixture(scope="session")
+def claims_results(tmp_path_factory):
+    """One folder for the results files of every claims run in this session."""
+    return tmp_path_factory.mktemp("claims_results")
+
+
 JOBS = [(lesson, fw) for lesson in runner.discover_lessons() for fw in ("torch", "keras")]
 
 
 @pytest.mark.parametrize(("lesson", "framework"), JOBS, ids=lambda v: getattr(v, "id", v))
-def test_lesson_claims_hold_in_teaching_mode(lesson, framework, tmp_path, monkeypatch):
+def test_lesson_claims_hold_in_teaching_mode(
+    lesson, framework, tmp_path, monkeypatch, claims_results
+):
     monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
     out = tmp_path / "notebooks" / lesson.notebooks[framework].name
     runner.execute_notebook(lesson.notebooks[framework], out, mode="teaching", seed=0)
-    results = json.loads((tmp_path / "results" / f"{lesson.id}_{framework}.json").read_text())
+    path = tmp_path / "results" / f"{lesson.id}_{framework}.json"
+    shutil.copy(path, claims_results / path.name)  # for the cross-framework test below
+    results = json.loads(path.read_text())
     assert results["mode"] == "teaching"
     assert results["claims"], f"{lesson.id} ({framework}) states no claim"
     failed = [c for c in results["claims"] if not c["holds"]]
@@ -28,3 +40,20 @@ def test_lesson_claims_hold_in_teaching_mode(lesson, framework, tmp_path, monkey
         f"  {c['statement']}: {c['value']} vs {c.get('direction', '>=')} {c['threshold']}"
         for c in failed
     )
+
+
+# Lesson 02: the comparison table must tell the same story in both frameworks.
+AGREEMENT_POINTS = 5.0
+
+
+def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(claims_results):
+    files = {fw: claims_results / f"02_finetune_{fw}.json" for fw in ("torch", "keras")}
+    missing = [fw for fw, path in files.items() if not path.exists()]
+    if missing:
+        pytest.skip(f"lesson 02 claims did not run for {missing} in this session")
+    torch_m, keras_m = (json.loads(files[fw].read_text())["metrics"] for fw in ("torch", "keras"))
+    cells = [name for name in torch_m if name.startswith("glyphs_")]
+    assert len(cells) == 15, cells  # 5 strategies x 3 label budgets
+    apart = {n: 100 * abs(torch_m[n] - keras_m[n]) for n in cells}
+    too_far = {n: round(d, 1) for n, d in apart.items() if d > AGREEMENT_POINTS}
+    assert not too_far, f"torch and Keras differ by more than {AGREEMENT_POINTS} points: {too_far}"

@@ -89,5 +89,5 @@ def test_course_pretrain_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pretrained, "pretrained_dir", lambda: tmp_path)
     assert cli.main(["pretrain", "--mode", "smoke", "--framework", "torch"]) == 0
     out = capsys.readouterr().out
-    assert "[OK] torch: small_cnn(width=8) pretrained on" in out
+    assert "[OK] torch: small_cnn(width=32) pretrained on" in out
     assert list(tmp_path.glob("glyph_cnn_torch_smoke_*.pt"))

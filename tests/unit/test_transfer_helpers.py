@@ -87,3 +87,22 @@ def test_unknown_head_is_a_clear_error(cl):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, name="out")])
     with pytest.raises(UnknownNameError, match="valid layers"):
         cl.replace_head(model, 3)
+
+
+def test_copy_model_is_independent_and_keeps_weights_and_flags(cl):
+    config.seed_everything(0)
+    model = cl.small_cnn(5, width=8)
+    cl.freeze(model, up_to="block3")
+    before = cl.predict(model, IMAGES)
+    copy = cl.copy_model(model)
+    np.testing.assert_allclose(cl.predict(copy, IMAGES), before, rtol=1e-5, atol=1e-6)
+    assert cl.trainable_summary(copy) == cl.trainable_summary(model)
+    labels = np.arange(6) % 5
+    cl.fit(copy, (IMAGES, labels), epochs=2, lr=1e-2, batch_size=3, quiet=True)
+    assert not np.allclose(cl.predict(copy, IMAGES), before, atol=1e-4)  # the copy trained
+    np.testing.assert_allclose(cl.predict(model, IMAGES), before, rtol=1e-5, atol=1e-6)
+
+
+def test_copy_model_rejects_what_is_not_a_model(cl):
+    with pytest.raises(TypeError, match="copy_model needs"):
+        cl.copy_model("small_cnn")

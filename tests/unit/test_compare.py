@@ -1,0 +1,129 @@
+"""course_lib.compare: the strategy-comparison loop, its table and numbers, and step budgets."""
+
+import numpy as np
+import pytest
+
+from course_lib import plots
+from course_lib.compare import Comparison, epochs_for_steps, run_comparison
+from course_lib.errors import UnknownNameError
+
+
+def _grid():
+    calls = []
+
+    def make_split(k, seed):
+        calls.append((k, seed))
+        return k, seed
+
+    def good(train, test, seed):  # accuracy grows with K, a little noise per seed
+        return min(1.0, 0.5 + 0.1 * train + 0.01 * seed)
+
+    def bad(train, test, seed):
+        return 0.4
+
+    grid = run_comparison(
+        {"good": good, "bad": bad}, make_split, ks=[1, 3], seeds=[0, 1, 2], quiet=True
+    )
+    return grid, calls
+
+
+def test_every_strategy_sees_the_same_split_once_per_k_and_seed():
+    grid, calls = _grid()
+    assert calls == [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1), (3, 2)]
+    assert grid.scores["good"][1] == pytest.approx([0.6, 0.61, 0.62])
+    assert grid.scores["bad"][3] == [0.4, 0.4, 0.4]
+    assert set(grid.seconds) == {"good", "bad"} and grid.wall_s >= 0
+
+
+def test_means_stds_gains_best_and_metrics_are_in_points():
+    grid, _ = _grid()
+    assert grid.mean("good", 1) == pytest.approx(61.0)
+    assert grid.std("good", 1) == pytest.approx(100 * np.std([0.6, 0.61, 0.62], ddof=1))
+    assert grid.std("bad", 1) == pytest.approx(0.0, abs=1e-9)
+    assert grid.gain("good", "bad", 3) == pytest.approx(41.0)
+    assert grid.best(["good", "bad"], 1) == "good"
+    metrics = grid.as_metrics("glyphs_")
+    assert metrics["glyphs_good_k3"] == pytest.approx(0.81)
+    assert len(metrics) == 4
+
+
+def test_table_has_a_row_per_strategy_and_a_column_per_k():
+    grid, _ = _grid()
+    table = grid.table()
+    assert "K = 1" in table and "K = 3" in table
+    assert "good" in table and "61.0 ±" in table and "mean ± std over 3 seed(s)" in table
+
+
+def test_unknown_strategy_or_k_names_what_exists():
+    grid, _ = _grid()
+    with pytest.raises(UnknownNameError, match="it has good, bad"):
+        grid.mean("naive", 1)
+    with pytest.raises(UnknownNameError, match="K = 1, 3"):
+        grid.mean("good", 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"strategies": {}}, TypeError, "non-empty dict"),
+        ({"strategies": {"a": 3}}, TypeError, "must be callable"),
+        ({"ks": []}, ValueError, "non-empty list"),
+        ({"ks": [0]}, ValueError, "positive integer"),
+        ({"seeds": [-1]}, ValueError, "non-negative"),
+        ({"strategies": {"a": lambda tr, te, s: 87.5}}, ValueError, r"fraction in \[0, 1\]"),
+    ],
+)
+def test_bad_input_is_a_clear_error(kwargs, error, match):
+    args = {"strategies": {"a": lambda tr, te, s: 0.5}, "ks": [1], "seeds": [0]} | kwargs
+    with pytest.raises(error, match=match):
+        run_comparison(
+            args["strategies"],
+            lambda k, s: (None, None),
+            ks=args["ks"],
+            seeds=args["seeds"],
+            quiet=True,
+        )
+
+
+def test_epochs_for_steps_gives_about_the_step_budget():
+    assert epochs_for_steps(200, 20, 16) == 100  # 2 steps per epoch
+    assert epochs_for_steps(200, 300, 16) == 11  # 19 steps per epoch
+    assert epochs_for_steps(1, 10_000, 16) == 1  # at least one epoch
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        epochs_for_steps(0, 10, 16)
+
+
+def test_comparison_grid_and_feature_space_plots():
+    grid, _ = _grid()
+    fig = plots.plot_comparison_grid(grid, title="t")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4  # 2 strategies x 2 K
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "K = 1 labels per class",
+        "K = 3 labels per class",
+    ]
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 10)
+    fig = plots.plot_feature_space({"a": rng.random((30, 8)), "b": rng.random((30, 4))}, labels)
+    assert [a.get_title() for a in fig.axes] == ["a", "b"]
+    with pytest.raises(ValueError, match="must be \\(N, D\\)"):
+        plots.plot_feature_space({"a": rng.random((5, 8))}, labels)
+    with pytest.raises(TypeError, match="non-empty dict"):
+        plots.plot_feature_space({}, labels)
+
+
+def test_comparison_is_a_plain_dataclass():
+    c = Comparison(["a"], [1], [0], scores={"a": {1: [0.5]}})
+    assert c.mean("a", 1) == 50.0
+
+
+def test_a_k_or_seed_given_twice_runs_once():
+    calls = []
+    grid = run_comparison(
+        {"a": lambda tr, te, s: calls.append(1) or 0.5},
+        lambda k, s: (k, s),
+        ks=[1, 1, 1],
+        seeds=[0, 0],
+        quiet=True,
+    )
+    assert grid.ks == [1] and grid.seeds == [0] and len(calls) == 1

@@ -201,7 +201,7 @@ def plot_comparison_grid(
     strategy (mean accuracy in %, error bar = std over seeds, a dot per seed)."""
     names = list(strategies or comparison.strategies)
     ks = list(comparison.ks)
-    fig, ax = plt.subplots(figsize=(NOTEBOOK_WIDTH, 3.6))
+    fig, ax = plt.subplots(figsize=(NOTEBOOK_WIDTH, 4.0))
     width = 0.8 / len(names)
     colors = plt.get_cmap("tab10").colors
     for i, name in enumerate(names):
@@ -219,7 +219,14 @@ def plot_comparison_grid(
         title=title or f"mean ± std over {len(comparison.seeds)} seeds",
     )
     ax.grid(axis="y", alpha=0.3, zorder=0)
-    ax.legend(fontsize=8, ncols=min(len(names), 5), loc="lower right")
+    # Below the axes: inside, the legend would hide the lowest bars.
+    ax.legend(
+        fontsize=8,
+        ncols=min(len(names), 5),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 

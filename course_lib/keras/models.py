@@ -210,10 +210,9 @@ def copy_model(model: keras.Model) -> keras.Model:
         warnings.simplefilter("ignore")
         clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    for original, copied in zip(_blocks(model), _blocks(clone), strict=True):
+    # Every layer, blocks and the layers inside them, in the same order in both models.
+    for original, copied in zip(model._flatten_layers(), clone._flatten_layers(), strict=True):
         copied.trainable = original.trainable
-        for a, b in zip(original._flatten_layers(), copied._flatten_layers(), strict=True):
-            b.trainable = a.trainable
     return clone
 
 

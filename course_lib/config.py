@@ -63,31 +63,40 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
 # Lessons 01 and 02: 20-way tasks from the held-out alphabets (the same in every mode, so the
 # parameter tables nbval checks do not change), K labelled images per class, budgets in optimizer
 # steps (a fixed number of epochs would give K = 15 fifteen times the training of K = 1).
+# Section 8 of lesson 01 (ImageNet network, CIFAR-10): a code-path check outside full mode.
+_IMAGENET_CHECK = {"imagenet_images": 20, "imagenet_k": 1, "imagenet_eval": 20, "imagenet_size": 32,
+                   "imagenet_batch": 10, "imagenet_probe_steps": 2, "imagenet_scratch_steps": 1}
 _TRANSFER_TEACHING = {"n_way": 20, "k_low": 1, "k_high": 5, "seeds": 3, "batch_size": 16,
                       "probe_steps": 100, "scratch_steps": 200, "digits_k": 5, "pca_classes": 10,
-                      "digits_images": 1797}
+                      "digits_images": 1797} | _IMAGENET_CHECK
 _FINETUNE_TEACHING = {"n_way": 20, "k_demo": 5, "k1": 1, "k2": 5, "k3": 15, "seeds": 3,
                       "batch_size": 16, "probe_steps": 100, "scratch_steps": 200,
                       "naive_steps": 150, "stage_steps": 30, "discriminative_steps": 100,
                       "digits_k1": 5, "digits_k2": 20, "digits_seeds": 1, "digits_images": 1797,
-                      "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1}
+                      "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1,
+                      "recipe_image_size": 32}
 SIZES.update({
     "01_transfer": {
         "smoke":    {"n_way": 20, "k_low": 1, "k_high": 1, "seeds": 1, "batch_size": 16,
                      "probe_steps": 2, "scratch_steps": 2, "digits_k": 2, "pca_classes": 5,
-                     "digits_images": 200},
+                     "digits_images": 200} | _IMAGENET_CHECK,
         "teaching": _TRANSFER_TEACHING,
-        "full":     _TRANSFER_TEACHING,
+        "full":     _TRANSFER_TEACHING | {"imagenet_images": 50_000, "imagenet_k": 5,
+                                          "imagenet_eval": 2_000, "imagenet_size": 224,
+                                          "imagenet_batch": 32, "imagenet_probe_steps": 300,
+                                          "imagenet_scratch_steps": 300},
     },
     "02_finetune": {
         "smoke":    {"n_way": 20, "k_demo": 2, "k1": 1, "k2": 1, "k3": 1, "seeds": 1,
                      "batch_size": 16, "probe_steps": 2, "scratch_steps": 2, "naive_steps": 2,
                      "stage_steps": 1, "discriminative_steps": 2, "digits_k1": 2,
                      "digits_k2": 2, "digits_seeds": 1, "digits_images": 200,
-                     "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1},
+                     "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1,
+                     "recipe_image_size": 32},
         "teaching": _FINETUNE_TEACHING,
         "full":     _FINETUNE_TEACHING | {"recipe_images": 50_000, "recipe_batch": 32,
-                                          "recipe_epochs": 10, "recipe_steps": 0},
+                                          "recipe_epochs": 10, "recipe_steps": 0,
+                                          "recipe_image_size": 224},
     },
 })
 # fmt: on

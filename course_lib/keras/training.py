@@ -1,21 +1,25 @@
 """Data pipelines, ``fit`` and ``evaluate`` for the Keras lessons.
 
 Mirrors :mod:`course_lib.torch.training`. Training is Keras' own ``model.compile`` +
-``model.fit`` (compiled train step, trainable flags honoured); argument checks, metrics, the
-history, the progress bar and callbacks come from the framework-neutral
-:mod:`course_lib.training`, so both frameworks report the same numbers under the same names.
+``model.fit`` (compiled train step, trainable flags honoured), run on a worker copy that models
+of one structure share (:mod:`course_lib.keras.workers`: one graph trace, not one per model).
+Argument checks, metrics, the history, the progress bar and callbacks come from the
+framework-neutral :mod:`course_lib.training`, so both frameworks report the same numbers under
+the same names.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib.keras import workers
 from course_lib.training import (
     ADAM_EPSILON,
     SGD_MOMENTUM,
@@ -81,24 +85,34 @@ def _make_optimizer(
     return _named_optimizer(optimizer, lr, weight_decay)
 
 
-def _per_block_step(
+def _block_rates(model: keras.Model, lr: Mapping[str, float]) -> dict[str, float]:
+    """``{block: rate}`` for the model's trainable blocks, checked (unknown or missing names)."""
+    from course_lib.keras.models import _blocks
+
+    blocks = _blocks(model)
+    trainable = [block.name for block in blocks if block.trainable_variables]
+    if not trainable:
+        _make_optimizer(model, "adam", 1e-3, 0.0)  # raises "Nothing to train"
+    return block_rates(lr, [block.name for block in blocks], trainable)
+
+
+def _attach_per_block_step(
     model: keras.Model,
-    lr: Mapping[str, float],
+    rates: Mapping[str, float],
     optimizer: str,
     weight_decay: float,
     loss: str,
-    compiled: bool = True,
-) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
-    """A train step with one optimizer per block (Keras has no parameter groups); a compiled
-    ``tf.function`` unless ``compiled=False`` (a few steps run faster eagerly)."""
+    compiled: bool,
+) -> None:
+    """Give ``model`` a train step with one optimizer per block (Keras has no parameter groups):
+    ``model.course_step(x, y) -> (loss, outputs)``, a compiled ``tf.function`` unless
+    ``compiled=False`` (a few steps run faster eagerly); the optimizers in
+    ``model.course_optimizers``, in the order of ``rates``."""
     from course_lib.keras.models import _blocks
 
     blocks = {block.name: block for block in _blocks(model)}
-    trainable = [name for name, block in blocks.items() if block.trainable_variables]
-    if not trainable:
-        _make_optimizer(model, optimizer, 1e-3, weight_decay)  # raises "Nothing to train"
     groups = []
-    for name, rate in block_rates(lr, list(blocks), trainable).items():
+    for name, rate in rates.items():
         variables = blocks[name].trainable_variables
         opt = _named_optimizer(optimizer, rate, weight_decay)
         opt.build(variables)
@@ -119,7 +133,8 @@ def _per_block_step(
             start += len(variables)
         return value, outputs
 
-    return tf.function(step, reduce_retracing=True) if compiled else step
+    model.course_step = tf.function(step, reduce_retracing=True) if compiled else step
+    model.course_optimizers = [opt for opt, _ in groups]
 
 
 EAGER_MAX_STEPS = 12  # measured: tracing costs ~2 s, an eager step ~0.15 s more than a traced one
@@ -131,29 +146,102 @@ def _loss_fn(loss: str) -> keras.losses.Loss:
     return keras.losses.MeanSquaredError()
 
 
-class _CourseProgress(keras.callbacks.Callback):
-    """Feeds Keras' epochs into the course's history, progress bar, validation and callbacks."""
+def _metrics(loss: str) -> list[keras.metrics.Metric]:
+    return (
+        [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if loss == "cross_entropy"
+        else []
+    )
 
-    def __init__(self, history, bar, epochs, val, loss, batch_size, callbacks):
+
+def _trainer(
+    model: keras.Model,
+    lr: float | Mapping[str, float],
+    optimizer: str | keras.optimizers.Optimizer,
+    weight_decay: float,
+    loss: str,
+    eager: bool,
+) -> keras.Model:
+    """The model that runs the training: a shared worker of ``model``'s structure (traced once,
+    see :mod:`course_lib.keras.workers`) holding ``model``'s variables and a fresh optimizer
+    state, or ``model`` itself, compiled, when the optimizer is the caller's own object."""
+    if isinstance(optimizer, keras.optimizers.Optimizer) and not isinstance(lr, Mapping):
+        _make_optimizer(model, optimizer, lr, weight_decay)  # raises "Nothing to train"
+        model.compile(
+            optimizer=optimizer, loss=_loss_fn(loss), metrics=_metrics(loss), run_eagerly=eager
+        )
+        return model
+    if isinstance(lr, Mapping):
+        rates = _block_rates(model, lr)
+        optimizer = str(optimizer)
+
+        def purpose(eager: bool) -> tuple:
+            return ("per block", optimizer, weight_decay, loss, tuple(rates), eager)
+
+        def setup(worker: keras.Model) -> None:
+            _attach_per_block_step(worker, rates, optimizer, weight_decay, loss, not eager)
+
+        eager = eager and not workers.has_worker(model, purpose(False))  # traced already: use it
+        worker = workers.worker_for(model, purpose(eager), setup)
+        for opt, rate in zip(worker.course_optimizers, rates.values(), strict=True):
+            workers.reset_optimizer(opt, rate)
+        return worker
+
+    _make_optimizer(model, optimizer, lr, weight_decay)  # checks the name, "Nothing to train"
+
+    def purpose(eager: bool) -> tuple:
+        return ("compiled", optimizer, weight_decay, loss, eager)
+
+    def compile_worker(worker: keras.Model) -> None:
+        worker.compile(
+            optimizer=_named_optimizer(optimizer, lr, weight_decay),
+            loss=_loss_fn(loss),
+            metrics=_metrics(loss),
+            run_eagerly=eager,
+        )
+
+    eager = eager and not workers.has_worker(model, purpose(False))
+    worker = workers.worker_for(model, purpose(eager), compile_worker)
+    workers.reset_optimizer(worker.optimizer, lr)
+    return worker
+
+
+class _CourseProgress(keras.callbacks.Callback):
+    """Feeds Keras' epochs into the course's history, progress bar, validation and callbacks.
+
+    ``source`` is the caller's model: when there is validation data or a callback, it gets the
+    worker's variables after every epoch, so they see the model as trained so far.
+    """
+
+    def __init__(self, source, history, bar, epochs, val, loss, batch_size, callbacks):
         super().__init__()
-        self.history_, self.bar, self.epochs = history, bar, epochs
+        self.source, self.history_, self.bar, self.epochs = source, history, bar, epochs
         self.val, self.loss, self.batch_size, self.callbacks = val, loss, batch_size, callbacks
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update()
-
     def on_epoch_end(self, epoch, logs=None):
+        if not isinstance(self, _CourseProgressPerBatch):
+            self.bar.update(self.params["steps"])
         keys = ("loss", "accuracy") if self.loss == "cross_entropy" else ("loss",)
         if self.finish_epoch(epoch, {k: float(logs[k]) for k in keys}):
             self.model.stop_training = True
 
     def finish_epoch(self, epoch: int, train_logs: dict[str, float]) -> bool:
         """Add validation metrics, record the epoch, run callbacks; ``True`` = stop."""
+        if self.val is not None or self.callbacks:
+            workers.copy_variables(self.model, self.source)
         logs = dict(train_logs)
         if self.val is not None:
-            metrics = evaluate(self.model, self.val, loss=self.loss, batch_size=self.batch_size)
+            metrics = evaluate(self.source, self.val, loss=self.loss, batch_size=self.batch_size)
             logs |= {f"val_{k}": v for k, v in metrics.items()}
         return end_epoch(self.history_, logs, epoch, self.epochs, self.bar, self.callbacks)
+
+
+class _CourseProgressPerBatch(_CourseProgress):
+    """The same, with the bar moving every batch. Only when the bar is shown: a batch hook makes
+    Keras hand over the logs after every step, which costs ~5 ms a step."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update()
 
 
 def fit(
@@ -179,7 +267,9 @@ def fit(
     ``lr`` may be a dict of rates per block, e.g. ``{"head": 1e-3, "block4": 1e-4}``
     (discriminative learning rates; every trainable block needs one): Keras has no parameter
     groups, so then each block gets its own optimizer in a compiled train step. Only
-    trainable layers train (the model is compiled afresh, so new ``trainable`` flags count).
+    trainable layers train, with the flags as they are now, and every call starts a fresh
+    optimizer state. Keras' compiled train step runs on a copy that models of the same
+    structure share (traced once, not once per model; :mod:`course_lib.keras.workers`).
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
     """
@@ -187,36 +277,37 @@ def fit(
     callbacks = check_callbacks(callbacks)
     train_data = data_loader(train, batch_size, shuffle=True, seed=seed)
     val_data = None if val is None else data_loader(val, batch_size)
-    metrics = (
-        [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        if loss == "cross_entropy"
-        else []
-    )
-    per_block = isinstance(lr, Mapping)
-    # A handful of steps runs faster eagerly than after ~2 s of tracing a graph.
-    eager = int(train_data.cardinality()) * epochs <= EAGER_MAX_STEPS
-    if per_block:
-        step = _per_block_step(model, lr, optimizer, weight_decay, loss, compiled=not eager)
-    else:
-        model.compile(
-            optimizer=_make_optimizer(model, optimizer, lr, weight_decay),
-            loss=_loss_fn(loss),
-            metrics=metrics,
-            run_eagerly=eager,
-        )
     steps = int(train_data.cardinality())
+    # A handful of steps runs faster eagerly than after ~2 s of tracing a graph.
+    eager = steps * epochs <= EAGER_MAX_STEPS
+    trainer = _trainer(model, lr, optimizer, weight_decay, loss, eager)
     history = History()
     start = time.perf_counter()
-    with progress_bar(max(steps, 1), epochs, resolve_quiet(quiet)) as bar:
-        progress = _CourseProgress(history, bar, epochs, val_data, loss, batch_size, callbacks)
-        if not per_block:
-            model.fit(train_data, epochs=epochs, verbose=0, shuffle=False, callbacks=[progress])
+    quiet = resolve_quiet(quiet)
+    with progress_bar(max(steps, 1), epochs, quiet) as bar:
+        progress = (_CourseProgress if quiet else _CourseProgressPerBatch)(
+            model, history, bar, epochs, val_data, loss, batch_size, callbacks
+        )
+        # One iterator over the repeated data (reshuffled every pass), not one per epoch:
+        # a new iterator costs ~10 ms, and a few-shot fit may have 100 epochs of 2 steps.
+        # (A dataset of unknown length is iterated afresh each epoch.)
+        known = steps > 0
+        if not isinstance(lr, Mapping):
+            trainer.fit(
+                train_data.repeat() if known else train_data,
+                epochs=epochs,
+                steps_per_epoch=steps if known else None,
+                verbose=0,
+                shuffle=False,
+                callbacks=[progress],
+            )
         else:
-            progress.set_model(model)
+            progress.set_model(trainer)
+            batches = iter(train_data.repeat()) if known else None
             for epoch in range(epochs):
                 running = RunningMetrics(loss)
-                for xb, yb in train_data:
-                    value, outputs = step(xb, yb)
+                for xb, yb in itertools.islice(batches, steps) if known else train_data:
+                    value, outputs = trainer.course_step(xb, yb)
                     correct = (
                         int(np.sum(np.argmax(outputs, axis=1) == yb.numpy()))
                         if loss == "cross_entropy"
@@ -226,6 +317,7 @@ def fit(
                     bar.update()
                 if progress.finish_epoch(epoch, running.result()):
                     break
+    workers.copy_variables(trainer, model)
     history.wall_s = time.perf_counter() - start
     return history
 
@@ -285,9 +377,10 @@ def _outputs_and_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(data, np.ndarray):
         data = (data, np.zeros(len(data), dtype=np.int64))
+    worker = workers.worker_for(model, "predict", lambda worker: None)  # traced once
     outputs, targets = [], []
     for xb, yb in data_loader(data, batch_size):
-        outputs.append(np.asarray(model.predict_on_batch(xb)))
+        outputs.append(np.asarray(worker.predict_on_batch(xb)))
         targets.append(yb.numpy())
     return np.concatenate(outputs), np.concatenate(targets)
 

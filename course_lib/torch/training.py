@@ -98,10 +98,17 @@ def _make_optimizer(
         )
     blocks = dict(model.named_children())
     trainable = [n for n, b in blocks.items() if any(p.requires_grad for p in b.parameters())]
-    if not trainable:
+    # Parameters of the model itself, outside any block (e.g. a bare nn.Linear head).
+    own = [p for p in model.parameters(recurse=False) if p.requires_grad]
+    if not trainable and not own:
         raise ValueError(
             "Nothing to train: every parameter is frozen. Call unfreeze(model, ...) on at least "
             "one block (e.g. unfreeze(model, 'head')) before fit()."
+        )
+    if own and isinstance(lr, Mapping):
+        raise ValueError(
+            f"lr as a dict names blocks, but this {type(model).__name__} has parameters of its "
+            "own, outside any block; pass one learning rate (a float) instead."
         )
     rates = block_rates(lr, list(blocks), trainable) if isinstance(lr, Mapping) else {}
     default = 1e-3 if rates else float(lr)  # with per-block rates every group sets its own
@@ -109,7 +116,7 @@ def _make_optimizer(
         {"params": [p for p in blocks[name].parameters() if p.requires_grad]}
         | ({"lr": rates[name]} if rates else {})
         for name in trainable
-    ]
+    ] + ([{"params": own}] if own else [])
     if optimizer == "sgd":
         return torch.optim.SGD(groups, lr=default, momentum=SGD_MOMENTUM)
     if optimizer == "adamw":

@@ -78,6 +78,24 @@ def test_fully_frozen_model_is_a_clear_error(cl, digits):
         cl.fit(model, digits[0], epochs=1, quiet=True)
 
 
+def test_a_bare_linear_head_trains_on_features(cl, digits):
+    """A head alone, on precomputed features (lesson 01, section 8): no blocks, still trainable."""
+    train, val = digits
+    features = train.images.reshape(len(train), -1)
+    if cl.FRAMEWORK == "torch":
+        from torch import nn
+
+        head = nn.Linear(features.shape[1], 10)
+    else:
+        import keras
+
+        head = keras.Sequential([keras.Input((features.shape[1],)), keras.layers.Dense(10)])
+    history = cl.fit(head, (features, train.labels), epochs=5, lr=1e-2, quiet=True)
+    assert history["loss"][-1] < history["loss"][0]
+    val_features = val.images.reshape(len(val), -1)
+    assert cl.evaluate(head, (val_features, val.labels))["accuracy"] > 0.7
+
+
 def test_callbacks_see_logs_and_can_stop(cl, digits):
     seen = []
 

@@ -40,6 +40,30 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1), or a ValueError that names the argument (dropout rates,
+    label smoothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1) such as 0.1, got {value!r}.")
+    return float(value)
+
+
+def check_optional_callable(name: str, value: Any, example: str) -> None:
+    """``None`` or a callable; else a TypeError with an example of what fits."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a function such as {example}, got {type(value).__name__}.")
+
+
+def check_regularization_args(
+    loss: str, penalty: Any, augment: Any, label_smoothing: Any
+) -> None:
+    """Validate ``fit``'s regularization arguments (lesson 03) in both frameworks."""
+    check_optional_callable("penalty", penalty, "lambda model: 1e-4 * l2_term(model)")
+    check_optional_callable("augment", augment, "cl.augmentation(rotation=10)")
+    if check_fraction("label_smoothing", label_smoothing) and loss != "cross_entropy":
+        raise ValueError("label_smoothing softens class targets: it needs loss='cross_entropy'.")
+
+
 def _check_rate(name: str, lr: Any) -> float:
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < 10:
         raise ValueError(f"{name} must be a positive learning rate such as 1e-3, got {lr!r}.")
@@ -300,6 +324,22 @@ def end_epoch(
     return stop
 
 
+def bind_callbacks(
+    callbacks: Sequence[Callback], snapshot: Callable[[], Any], restore: Callable[[Any], None]
+) -> None:
+    """Hand ``fit``'s model-state functions to callbacks that want them (``bind``)."""
+    for callback in callbacks:
+        if hasattr(callback, "bind"):
+            callback.bind(snapshot, restore)
+
+
+def finish_callbacks(callbacks: Sequence[Callback], history: History) -> None:
+    """Let callbacks act once training ended (``on_fit_end``, e.g. restore the best weights)."""
+    for callback in callbacks:
+        if hasattr(callback, "on_fit_end"):
+            callback.on_fit_end(history)
+
+
 def check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
     callbacks = list(callbacks or [])
     for cb in callbacks:
@@ -314,19 +354,43 @@ def check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
 class EarlyStopping:
     """Stop when ``monitor`` has not improved for ``patience`` epochs (works in both frameworks).
 
-    >>> stopper = EarlyStopping("val_loss", patience=3)
+    With ``restore_best=True`` the model gets back the weights of its best epoch when ``fit``
+    ends (``fit`` hands the callback a snapshot and a restore function through ``bind``).
+
+    >>> stopper = EarlyStopping("val_loss", patience=3, restore_best=True)
     >>> history = cl.fit(model, train, val, epochs=50, callbacks=[stopper])
     >>> stopper.best_epoch
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        restore_best: bool = False,
+    ):
         self.monitor = monitor
         self.patience = check_positive_int("patience", patience)
         self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
         self.lower_is_better = "loss" in monitor
         self.best_value = math.inf if self.lower_is_better else -math.inf
         self.best_epoch = 0
+        self.restored = False
         self._waited = 0
+        self._snapshot: Callable[[], Any] | None = None
+        self._restore: Callable[[Any], None] | None = None
+        self._best_state: Any = None
+
+    def bind(self, snapshot: Callable[[], Any], restore: Callable[[Any], None]) -> None:
+        """Called by ``fit``: how to copy the model's state, and how to put a copy back."""
+        self._snapshot, self._restore = snapshot, restore
+
+    def on_fit_end(self, history: History) -> None:
+        """Called by ``fit`` at the end: restore the best epoch's weights if asked to."""
+        if self.restore_best and self._best_state is not None and self._restore is not None:
+            self._restore(self._best_state)
+            self.restored = True
 
     def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
         if self.monitor not in logs:
@@ -342,6 +406,8 @@ class EarlyStopping:
         )
         if better:
             self.best_value, self.best_epoch, self._waited = value, epoch + 1, 0
+            if self.restore_best and self._snapshot is not None:
+                self._best_state = self._snapshot()
             return False
         self._waited += 1
         return self._waited >= self.patience

@@ -29,6 +29,7 @@ class _NoRetracingWarning(logging.Filter):
 tf.get_logger().addFilter(_NoRetracingWarning())
 
 from course_lib import pretrained as _pretrained  # noqa: E402
+from course_lib.keras.augment import augmentation  # noqa: E402
 from course_lib.keras.models import (  # noqa: E402
     copy_model,
     freeze,
@@ -55,6 +56,7 @@ __all__ = [
     "FRAMEWORK",
     "EarlyStopping",
     "History",
+    "augmentation",
     "copy_model",
     "data_loader",
     "device",

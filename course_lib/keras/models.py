@@ -27,6 +27,7 @@ from course_lib.checkpoints import (
 )
 from course_lib.errors import CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
+from course_lib.training import check_fraction
 
 _META_KEY = "__course_meta__"
 
@@ -54,23 +55,24 @@ def _conv_block(name: str, filters: int, pool: bool) -> keras.Sequential:
     return keras.Sequential(layers, name=name)
 
 
-def small_cnn(num_classes: int, *, width: int = 32, in_channels: int = 1) -> keras.Model:
+def small_cnn(
+    num_classes: int, *, width: int = 32, in_channels: int = 1, dropout: float = 0.0
+) -> keras.Model:
     """A 4-block CNN for small channels-last images (N, H, W, in_channels); returns logits.
 
     Blocks ``block1``–``block3`` are Conv3x3 → BatchNorm → ReLU → MaxPool(2) with ``width``,
     ``2*width`` and ``2*width`` channels; ``block4`` has ``4*width`` channels and no pooling;
     ``head`` is global average pooling → Dense(num_classes). Global pooling makes any H, W ≥ 8 work.
+    ``dropout`` > 0 puts a Dropout layer in the head, before the Dense layer.
     """
     num_classes = _check_positive_int("num_classes", num_classes)
     width = _check_positive_int("width", width)
     in_channels = _check_positive_int("in_channels", in_channels)
-    head = keras.Sequential(
-        [
-            keras.layers.GlobalAveragePooling2D(name="pool"),
-            keras.layers.Dense(num_classes, name="dense"),
-        ],
-        name="head",
-    )
+    dropout = check_fraction("dropout", dropout)
+    head_layers: list[keras.layers.Layer] = [keras.layers.GlobalAveragePooling2D(name="pool")]
+    if dropout:
+        head_layers.append(keras.layers.Dropout(dropout, name="dropout"))
+    head_layers.append(keras.layers.Dense(num_classes, name="dense"))
     return keras.Sequential(
         [
             keras.Input((None, None, in_channels)),
@@ -78,26 +80,40 @@ def small_cnn(num_classes: int, *, width: int = 32, in_channels: int = 1) -> ker
             _conv_block("block2", 2 * width, pool=True),
             _conv_block("block3", 2 * width, pool=True),
             _conv_block("block4", 4 * width, pool=False),
-            head,
+            keras.Sequential(head_layers, name="head"),
         ],
         name="small_cnn",
     )
 
 
 def mlp(
-    in_features: int = 1, hidden: tuple[int, ...] = (40, 40), out_features: int = 1
+    in_features: int = 1,
+    hidden: tuple[int, ...] = (40, 40),
+    out_features: int = 1,
+    *,
+    dropout: float = 0.0,
 ) -> keras.Model:
-    """A fully connected network: ``layer1``, ``layer2``, … (Dense + ReLU) then ``head`` (Dense)."""
+    """A fully connected network: ``layer1``, ``layer2``, … (Dense + ReLU) then ``head`` (Dense).
+
+    ``dropout`` > 0 adds a Dropout layer at the end of every hidden layer (each hidden layer is
+    then a small Sequential block, Dense → Dropout, so freezing by name still works).
+    """
     in_features = _check_positive_int("in_features", in_features)
     out_features = _check_positive_int("out_features", out_features)
+    dropout = check_fraction("dropout", dropout)
     if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
         raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
     hidden = tuple(_check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
     layers: list[Any] = [keras.Input((in_features,))]
-    layers += [
-        keras.layers.Dense(units, activation="relu", name=f"layer{i}")
-        for i, units in enumerate(hidden, start=1)
-    ]
+    for i, units in enumerate(hidden, start=1):
+        dense = keras.layers.Dense(
+            units, activation="relu", name=f"layer{i}" if not dropout else "dense"
+        )
+        if dropout:
+            block = [dense, keras.layers.Dropout(dropout, name="dropout")]
+            layers.append(keras.Sequential(block, name=f"layer{i}"))
+        else:
+            layers.append(dense)
     layers.append(keras.layers.Dense(out_features, name="head"))
     return keras.Sequential(layers, name="mlp")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import keras
@@ -27,10 +27,13 @@ from course_lib.training import (
     History,
     RunningMetrics,
     as_arrays,
+    bind_callbacks,
     block_rates,
     check_callbacks,
     check_fit_args,
+    check_regularization_args,
     end_epoch,
+    finish_callbacks,
     output_metrics,
     progress_bar,
     resolve_batch_size,
@@ -96,37 +99,29 @@ def _block_rates(model: keras.Model, lr: Mapping[str, float]) -> dict[str, float
     return block_rates(lr, [block.name for block in blocks], trainable)
 
 
-def _attach_per_block_step(
+def _attach_custom_step(
     model: keras.Model,
-    rates: Mapping[str, float],
-    optimizer: str,
-    weight_decay: float,
-    loss: str,
+    groups: list[tuple[keras.optimizers.Optimizer, list[Any]]],
+    loss_fn: keras.losses.Loss,
+    penalty: Callable[[keras.Model], Any] | None,
     compiled: bool,
 ) -> None:
-    """Give ``model`` a train step with one optimizer per block (Keras has no parameter groups):
-    ``model.course_step(x, y) -> (loss, outputs)``, a compiled ``tf.function`` unless
-    ``compiled=False`` (a few steps run faster eagerly); the optimizers in
-    ``model.course_optimizers``, in the order of ``rates``."""
-    from course_lib.keras.models import _blocks
-
-    blocks = {block.name: block for block in _blocks(model)}
-    groups = []
-    for name, rate in rates.items():
-        variables = blocks[name].trainable_variables
-        opt = _named_optimizer(optimizer, rate, weight_decay)
-        opt.build(variables)
-        groups.append((opt, variables))
+    """Give ``model`` a train step of the course's own: ``model.course_step(x, y) -> (loss,
+    outputs)`` applying each optimizer of ``groups`` to its variables (Keras has no parameter
+    groups) and adding ``penalty(model)`` to the objective; a compiled ``tf.function`` unless
+    ``compiled=False`` (a few steps run faster eagerly); the optimizers go to
+    ``model.course_optimizers``. The reported loss is the data loss; the gradient is that of
+    data loss + Keras' own regularization losses + penalty."""
     all_variables = [v for _, variables in groups for v in variables]
-    loss_fn = _loss_fn(loss)
 
     def step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             outputs = model(x, training=True)
             value = loss_fn(y, outputs)
-            if model.losses:
-                value += tf.add_n(model.losses)
-        grads = tape.gradient(value, all_variables)
+            objective = value + tf.add_n(model.losses) if model.losses else value
+            if penalty is not None:
+                objective = objective + penalty(model)
+        grads = tape.gradient(objective, all_variables)
         start = 0
         for opt, variables in groups:
             opt.apply(grads[start : start + len(variables)], variables)
@@ -137,11 +132,44 @@ def _attach_per_block_step(
     model.course_optimizers = [opt for opt, _ in groups]
 
 
+def _block_groups(
+    model: keras.Model, rates: Mapping[str, float], optimizer: str, weight_decay: float
+) -> list[tuple[keras.optimizers.Optimizer, list[Any]]]:
+    """One optimizer per block of ``rates``, built on that block's trainable variables."""
+    from course_lib.keras.models import _blocks
+
+    blocks = {block.name: block for block in _blocks(model)}
+    groups = []
+    for name, rate in rates.items():
+        variables = blocks[name].trainable_variables
+        opt = _named_optimizer(optimizer, rate, weight_decay)
+        opt.build(variables)
+        groups.append((opt, variables))
+    return groups
+
+
 EAGER_MAX_STEPS = 12  # measured: tracing costs ~2 s, an eager step ~0.15 s more than a traced one
 
 
-def _loss_fn(loss: str) -> keras.losses.Loss:
+class _SmoothedCrossEntropy(keras.losses.Loss):
+    """Cross-entropy on integer labels with label smoothing (Keras' sparse loss has none)."""
+
+    def __init__(self, label_smoothing: float):
+        super().__init__(name="smoothed_cross_entropy")
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        target = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1])
+        return keras.losses.categorical_crossentropy(
+            target, y_pred, from_logits=True, label_smoothing=self.label_smoothing
+        )
+
+
+def _loss_fn(loss: str, label_smoothing: float = 0.0) -> keras.losses.Loss:
     if loss == "cross_entropy":
+        if label_smoothing:
+            return _SmoothedCrossEntropy(label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     return keras.losses.MeanSquaredError()
 
@@ -161,25 +189,46 @@ def _trainer(
     weight_decay: float,
     loss: str,
     eager: bool,
+    penalty: Callable[[keras.Model], Any] | None = None,
+    label_smoothing: float = 0.0,
 ) -> keras.Model:
     """The model that runs the training: a shared worker of ``model``'s structure (traced once,
     see :mod:`course_lib.keras.workers`) holding ``model``'s variables and a fresh optimizer
-    state, or ``model`` itself, compiled, when the optimizer is the caller's own object."""
+    state; or ``model`` itself, when the optimizer is the caller's own object or a ``penalty``
+    function is given (a function may read values that change between calls, so its traced
+    step is not shared)."""
+    loss_fn = _loss_fn(loss, label_smoothing)
+    if penalty is not None:
+        if isinstance(lr, Mapping):
+            groups = _block_groups(model, _block_rates(model, lr), str(optimizer), weight_decay)
+        else:
+            opt = _make_optimizer(model, optimizer, lr, weight_decay)
+            opt.build(model.trainable_variables)
+            groups = [(opt, model.trainable_variables)]
+        _attach_custom_step(model, groups, loss_fn, penalty, compiled=not eager)
+        return model
     if isinstance(optimizer, keras.optimizers.Optimizer) and not isinstance(lr, Mapping):
         _make_optimizer(model, optimizer, lr, weight_decay)  # raises "Nothing to train"
-        model.compile(
-            optimizer=optimizer, loss=_loss_fn(loss), metrics=_metrics(loss), run_eagerly=eager
-        )
+        model.compile(optimizer=optimizer, loss=loss_fn, metrics=_metrics(loss), run_eagerly=eager)
         return model
     if isinstance(lr, Mapping):
         rates = _block_rates(model, lr)
         optimizer = str(optimizer)
 
         def purpose(eager: bool) -> tuple:
-            return ("per block", optimizer, weight_decay, loss, tuple(rates), eager)
+            return (
+                "per block",
+                optimizer,
+                weight_decay,
+                loss,
+                label_smoothing,
+                tuple(rates),
+                eager,
+            )
 
         def setup(worker: keras.Model) -> None:
-            _attach_per_block_step(worker, rates, optimizer, weight_decay, loss, not eager)
+            groups = _block_groups(worker, rates, optimizer, weight_decay)
+            _attach_custom_step(worker, groups, loss_fn, None, compiled=not eager)
 
         eager = eager and not workers.has_worker(model, purpose(False))  # traced already: use it
         worker = workers.worker_for(model, purpose(eager), setup)
@@ -190,12 +239,12 @@ def _trainer(
     _make_optimizer(model, optimizer, lr, weight_decay)  # checks the name, "Nothing to train"
 
     def purpose(eager: bool) -> tuple:
-        return ("compiled", optimizer, weight_decay, loss, eager)
+        return ("compiled", optimizer, weight_decay, loss, label_smoothing, eager)
 
     def compile_worker(worker: keras.Model) -> None:
         worker.compile(
             optimizer=_named_optimizer(optimizer, lr, weight_decay),
-            loss=_loss_fn(loss),
+            loss=loss_fn,
             metrics=_metrics(loss),
             run_eagerly=eager,
         )
@@ -258,12 +307,21 @@ def fit(
     seed: int = 0,
     callbacks: Iterable[Callback] | None = None,
     quiet: bool | None = None,
+    penalty: Callable[[keras.Model], Any] | None = None,
+    augment: Callable[[Any], Any] | None = None,
+    label_smoothing: float = 0.0,
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs``; returns a :class:`History`.
 
     ``train``/``val``: a :func:`data_loader`, a :class:`LabelledImages` or ``(inputs, targets)``
     (arrays are shuffled with ``seed``). ``optimizer``: ``"adam"``, ``"adamw"`` (with
     ``weight_decay``), ``"sgd"`` (momentum 0.9) or your own ``keras.optimizers.Optimizer``.
+    Regularization (lesson 03): ``penalty(model)`` returns a scalar added to every batch's loss
+    (e.g. an L1 or L2 term you write; then the step is the course's own ``GradientTape`` step);
+    ``augment(images)`` transforms each training batch ``(B, H, W, C)`` in the data pipeline (see
+    :func:`augmentation`); ``label_smoothing`` softens the cross-entropy targets. The history's
+    ``loss`` is the data loss without ``penalty`` (Keras adds its own ``kernel_regularizer``
+    terms to it when training with ``model.fit``).
     ``lr`` may be a dict of rates per block, e.g. ``{"head": 1e-3, "block4": 1e-4}``
     (discriminative learning rates; every trainable block needs one): Keras has no parameter
     groups, so then each block gets its own optimizer in a compiled train step. Only
@@ -274,14 +332,19 @@ def fit(
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
+    check_regularization_args(loss, penalty, augment, label_smoothing)
     callbacks = check_callbacks(callbacks)
     train_data = data_loader(train, batch_size, shuffle=True, seed=seed)
+    if augment is not None:  # each batch, each epoch, drawn afresh
+        train_data = train_data.map(lambda x, y: (augment(x), y))
     val_data = None if val is None else data_loader(val, batch_size)
     steps = int(train_data.cardinality())
     # A handful of steps runs faster eagerly than after ~2 s of tracing a graph.
     eager = steps * epochs <= EAGER_MAX_STEPS
-    trainer = _trainer(model, lr, optimizer, weight_decay, loss, eager)
+    trainer = _trainer(model, lr, optimizer, weight_decay, loss, eager, penalty, label_smoothing)
+    custom_step = isinstance(lr, Mapping) or penalty is not None
     history = History()
+    bind_callbacks(callbacks, *_state_functions(model))
     start = time.perf_counter()
     quiet = resolve_quiet(quiet)
     with progress_bar(max(steps, 1), epochs, quiet) as bar:
@@ -292,7 +355,7 @@ def fit(
         # a new iterator costs ~10 ms, and a few-shot fit may have 100 epochs of 2 steps.
         # (A dataset of unknown length is iterated afresh each epoch.)
         known = steps > 0
-        if not isinstance(lr, Mapping):
+        if not custom_step:
             trainer.fit(
                 train_data.repeat() if known else train_data,
                 epochs=epochs,
@@ -318,8 +381,22 @@ def fit(
                 if progress.finish_epoch(epoch, running.result()):
                     break
     workers.copy_variables(trainer, model)
+    finish_callbacks(callbacks, history)
     history.wall_s = time.perf_counter() - start
     return history
+
+
+def _state_functions(model: keras.Model) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+    """Snapshot / restore every variable of ``model`` (for EarlyStopping)."""
+
+    def snapshot() -> list[np.ndarray]:
+        return [np.array(v.numpy()) for v in model.variables]
+
+    def restore(state: list[np.ndarray]) -> None:
+        for variable, value in zip(model.variables, state, strict=True):
+            variable.assign(value)
+
+    return snapshot, restore
 
 
 def predict(model: keras.Model, data: Any, batch_size: int | None = None) -> np.ndarray:

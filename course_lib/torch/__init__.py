@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from course_lib import pretrained as _pretrained
+from course_lib.torch.augment import augmentation
 from course_lib.torch.models import (
     copy_model,
     freeze,
@@ -35,6 +36,7 @@ __all__ = [
     "FRAMEWORK",
     "EarlyStopping",
     "History",
+    "augmentation",
     "copy_model",
     "data_loader",
     "device",

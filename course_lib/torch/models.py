@@ -25,6 +25,7 @@ from course_lib.checkpoints import (
 )
 from course_lib.errors import CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
+from course_lib.training import check_fraction
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -44,45 +45,63 @@ def _conv_block(c_in: int, c_out: int, *, pool: bool) -> nn.Sequential:
     return nn.Sequential(OrderedDict(layers))
 
 
-def small_cnn(num_classes: int, *, width: int = 32, in_channels: int = 1) -> nn.Module:
+def small_cnn(
+    num_classes: int, *, width: int = 32, in_channels: int = 1, dropout: float = 0.0
+) -> nn.Module:
     """A four-block CNN for (N, in_channels, 28, 28) images: ``block1``..``block4`` and ``head``.
 
     Blocks 1-3: 3x3 conv (no bias) -> BatchNorm -> ReLU -> 2x2 max-pool; block 4 has no pooling.
     Channels: width, 2*width, 2*width, 4*width. The head averages globally, so any H, W >= 8 works.
+    ``dropout`` > 0 puts a Dropout layer in the head, before the last Linear layer.
     """
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("width", width)
     _check_positive_int("in_channels", in_channels)
+    dropout = check_fraction("dropout", dropout)
     w = width
+    head: list[tuple[str, nn.Module]] = [
+        ("pool", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+    ]
+    if dropout:
+        head.append(("dropout", nn.Dropout(dropout)))
+    head.append(("linear", nn.Linear(4 * w, num_classes)))
     return nn.Sequential(OrderedDict([
         ("block1", _conv_block(in_channels, w, pool=True)),
         ("block2", _conv_block(w, 2 * w, pool=True)),
         ("block3", _conv_block(2 * w, 2 * w, pool=True)),
         ("block4", _conv_block(2 * w, 4 * w, pool=False)),
-        ("head", nn.Sequential(OrderedDict([
-            ("pool", nn.AdaptiveAvgPool2d(1)),
-            ("flatten", nn.Flatten()),
-            ("linear", nn.Linear(4 * w, num_classes)),
-        ]))),
+        ("head", nn.Sequential(OrderedDict(head))),
     ]))
 
 
 def mlp(
-    in_features: int = 1, hidden: tuple[int, ...] = (40, 40), out_features: int = 1
+    in_features: int = 1,
+    hidden: tuple[int, ...] = (40, 40),
+    out_features: int = 1,
+    *,
+    dropout: float = 0.0,
 ) -> nn.Module:
-    """A fully connected net: ``layer1``, ``layer2``, ... (Linear + ReLU) and a Linear ``head``."""
+    """A fully connected net: ``layer1``, ``layer2``, ... (Linear + ReLU) and a Linear ``head``.
+
+    ``dropout`` > 0 adds a Dropout layer at the end of every hidden layer.
+    """
     _check_positive_int("in_features", in_features)
     _check_positive_int("out_features", out_features)
+    dropout = check_fraction("dropout", dropout)
     if isinstance(hidden, int) or not isinstance(hidden, Sequence):
         raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
     blocks: list[tuple[str, nn.Module]] = []
     n_in = in_features
     for i, n_out in enumerate(hidden, start=1):
         _check_positive_int(f"hidden[{i - 1}]", n_out)
-        blocks.append((f"layer{i}", nn.Sequential(OrderedDict([
+        layer: list[tuple[str, nn.Module]] = [
             ("linear", nn.Linear(n_in, n_out)),
             ("relu", nn.ReLU()),
-        ]))))
+        ]
+        if dropout:
+            layer.append(("dropout", nn.Dropout(dropout)))
+        blocks.append((f"layer{i}", nn.Sequential(OrderedDict(layer))))
         n_in = n_out
     blocks.append(("head", nn.Linear(n_in, out_features)))
     return nn.Sequential(OrderedDict(blocks))

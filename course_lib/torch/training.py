@@ -8,7 +8,7 @@ the progress bar and callbacks come from the framework-neutral :mod:`course_lib.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,10 +24,13 @@ from course_lib.training import (
     History,
     RunningMetrics,
     as_arrays,
+    bind_callbacks,
     block_rates,
     check_callbacks,
     check_fit_args,
+    check_regularization_args,
     end_epoch,
+    finish_callbacks,
     output_metrics,
     progress_bar,
     resolve_batch_size,
@@ -124,8 +127,10 @@ def _make_optimizer(
     return torch.optim.Adam(groups, lr=default, eps=ADAM_EPSILON)
 
 
-def _loss_fn(loss: str) -> nn.Module:
-    return nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
+def _loss_fn(loss: str, label_smoothing: float = 0.0) -> nn.Module:
+    if loss == "cross_entropy":
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    return nn.MSELoss()
 
 
 def _frozen_batchnorm_to_eval(model: nn.Module) -> None:
@@ -160,15 +165,23 @@ def fit(
     seed: int = 0,
     callbacks: Iterable[Callback] | None = None,
     quiet: bool | None = None,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    label_smoothing: float = 0.0,
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs``; returns a :class:`History`.
 
     ``train``/``val``: a :func:`data_loader`, a :class:`LabelledImages` or ``(inputs, targets)``
     (arrays are shuffled with ``seed``). ``optimizer``: ``"adam"``, ``"adamw"`` (with
     ``weight_decay``), ``"sgd"`` (momentum 0.9) or your own ``torch.optim.Optimizer`` (for
-    parameter groups of your own). ``lr`` may be a dict of rates per block, e.g.
-    ``{"head": 1e-3, "block4": 1e-4}`` (discriminative learning rates; every trainable block needs
-    one). Only parameters with ``requires_grad`` train.
+    parameter groups of your own). Regularization (lesson 03): ``penalty(model)`` returns a
+    scalar added to every batch's loss before ``backward`` (e.g. an L1 or L2 term you write);
+    ``augment(images)`` transforms each training batch ``(B, C, H, W)`` (see
+    :func:`augmentation`); ``label_smoothing`` softens the cross-entropy targets. The history's
+    ``loss`` is the data loss, without the penalty, so curves compare across techniques.
+    ``lr`` may be a dict of rates per block, e.g. ``{"head": 1e-3, "block4": 1e-4}``
+    (discriminative learning rates; every trainable block needs one). Only parameters with
+    ``requires_grad`` train.
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
     The model moves to :func:`device` (the GPU when there is one). BatchNorm layers of frozen
@@ -176,6 +189,7 @@ def fit(
     (what Keras does for ``trainable = False``).
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
+    check_regularization_args(loss, penalty, augment, label_smoothing)
     callbacks = check_callbacks(callbacks)
     train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
     val_loader = None if val is None else data_loader(val, batch_size)
@@ -184,8 +198,9 @@ def fit(
     dev = device()
     model.to(dev)  # the GPU when there is one (full mode), else the CPU
     opt = _make_optimizer(model, optimizer, lr, weight_decay)
-    loss_fn = _loss_fn(loss)
+    loss_fn = _loss_fn(loss, label_smoothing)
     history = History()
+    bind_callbacks(callbacks, *_state_functions(model))
     start = time.perf_counter()
     with progress_bar(len(train_loader), epochs, resolve_quiet(quiet)) as bar:
         for epoch in range(epochs):
@@ -194,10 +209,13 @@ def fit(
             running = RunningMetrics(loss)
             for xb, yb in train_loader:
                 xb, yb = xb.to(dev), yb.to(dev)
+                if augment is not None:
+                    xb = augment(xb)
                 opt.zero_grad()
                 outputs = model(xb)
                 batch_loss = loss_fn(outputs, yb)
-                batch_loss.backward()
+                objective = batch_loss if penalty is None else batch_loss + penalty(model)
+                objective.backward()
                 opt.step()
                 correct = int((outputs.argmax(1) == yb).sum()) if loss == "cross_entropy" else None
                 running.update(batch_loss.item(), len(yb), correct)
@@ -207,8 +225,18 @@ def fit(
                 logs |= {f"val_{k}": v for k, v in evaluate(model, val_loader, loss=loss).items()}
             if end_epoch(history, logs, epoch, epochs, bar, callbacks):
                 break
+    finish_callbacks(callbacks, history)
     history.wall_s = time.perf_counter() - start
     return history
+
+
+def _state_functions(model: nn.Module) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+    """Snapshot / restore every weight and statistic of ``model`` (for EarlyStopping)."""
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    return snapshot, model.load_state_dict
 
 
 def predict(model: nn.Module, data: Any, batch_size: int | None = None) -> np.ndarray:

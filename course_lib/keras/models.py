@@ -87,7 +87,7 @@ def small_cnn(
 
 
 def mlp(
-    in_features: int = 1,
+    in_features: int | tuple[int, int] = 1,
     hidden: tuple[int, ...] = (40, 40),
     out_features: int = 1,
     *,
@@ -95,16 +95,23 @@ def mlp(
 ) -> keras.Model:
     """A fully connected network: ``layer1``, ``layer2``, … (Dense + ReLU) then ``head`` (Dense).
 
-    ``dropout`` > 0 adds a Dropout layer at the end of every hidden layer (each hidden layer is
-    then a small Sequential block, Dense → Dropout, so freezing by name still works).
+    ``in_features`` as an image size ``(H, W)`` puts a ``flatten`` layer first, so the net takes
+    images ``(N, H, W, 1)``. ``dropout`` > 0 adds a Dropout layer at the end of every hidden layer
+    (each hidden layer is then a small Sequential block, Dense → Dropout, so freezing by name
+    still works).
     """
-    in_features = _check_positive_int("in_features", in_features)
+    layers: list[Any] = []
+    if isinstance(in_features, tuple):
+        height, width = (_check_positive_int("in_features[i]", n) for n in in_features)
+        layers += [keras.Input((height, width, 1)), keras.layers.Flatten(name="flatten")]
+        in_features = height * width
+    else:
+        layers.append(keras.Input((_check_positive_int("in_features", in_features),)))
     out_features = _check_positive_int("out_features", out_features)
     dropout = check_fraction("dropout", dropout)
     if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
         raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
     hidden = tuple(_check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
-    layers: list[Any] = [keras.Input((in_features,))]
     for i, units in enumerate(hidden, start=1):
         dense = keras.layers.Dense(
             units, activation="relu", name=f"layer{i}" if not dropout else "dense"
@@ -250,7 +257,9 @@ def _kind(block: keras.layers.Layer) -> str:
     sublayers = block._flatten_layers(include_self=True, recursive=True)
     if any(isinstance(layer, keras.layers.Conv2D) for layer in sublayers):
         return "conv block"
-    return "dense"
+    if any(isinstance(layer, keras.layers.Dense) for layer in sublayers):
+        return "dense"
+    return type(block).__name__.lower()  # e.g. "flatten", as PyTorch's table says
 
 
 def trainable_summary(model: keras.Model) -> str:

@@ -76,7 +76,7 @@ def small_cnn(
 
 
 def mlp(
-    in_features: int = 1,
+    in_features: int | tuple[int, int] = 1,
     hidden: tuple[int, ...] = (40, 40),
     out_features: int = 1,
     *,
@@ -84,14 +84,19 @@ def mlp(
 ) -> nn.Module:
     """A fully connected net: ``layer1``, ``layer2``, ... (Linear + ReLU) and a Linear ``head``.
 
-    ``dropout`` > 0 adds a Dropout layer at the end of every hidden layer.
+    ``in_features`` as an image size ``(H, W)`` puts a ``flatten`` block first, so the net takes
+    images ``(N, 1, H, W)``. ``dropout`` > 0 adds a Dropout layer at the end of every hidden layer.
     """
+    blocks: list[tuple[str, nn.Module]] = []
+    if isinstance(in_features, tuple):
+        height, width = (_check_positive_int("in_features[i]", n) for n in in_features)
+        blocks.append(("flatten", nn.Flatten()))
+        in_features = height * width
     _check_positive_int("in_features", in_features)
     _check_positive_int("out_features", out_features)
     dropout = check_fraction("dropout", dropout)
     if isinstance(hidden, int) or not isinstance(hidden, Sequence):
         raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
-    blocks: list[tuple[str, nn.Module]] = []
     n_in = in_features
     for i, n_out in enumerate(hidden, start=1):
         _check_positive_int(f"hidden[{i - 1}]", n_out)

@@ -180,3 +180,12 @@ def test_bad_dropout_and_augmentation_arguments(cl):
         cl.augmentation(rotation=-5)
     with pytest.raises(ValueError, match="shift"):
         cl.augmentation(shift=2)
+
+
+def test_an_mlp_on_images_flattens_them_first_and_both_tables_agree(cl, digits):
+    model = cl.mlp((8, 8), (32,), 10, dropout=0.2)
+    assert cl.layer_names(model) == ["flatten", "layer1", "head"]
+    table = cl.trainable_summary(model)
+    assert "flatten    flatten" in table and "2,410" in table  # 64*32+32 + 32*10+10
+    history = cl.fit(model, digits[0], epochs=3, lr=1e-2, quiet=True)  # images, not vectors
+    assert history["loss"][-1] < history["loss"][0]

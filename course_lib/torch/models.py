@@ -59,6 +59,14 @@ def small_cnn(
     _check_positive_int("in_channels", in_channels)
     dropout = check_fraction("dropout", dropout)
     w = width
+    # Blocks first, then the head: modules draw their initial weights in this order (seeded runs
+    # must keep their numbers).
+    blocks = [
+        ("block1", _conv_block(in_channels, w, pool=True)),
+        ("block2", _conv_block(w, 2 * w, pool=True)),
+        ("block3", _conv_block(2 * w, 2 * w, pool=True)),
+        ("block4", _conv_block(2 * w, 4 * w, pool=False)),
+    ]
     head: list[tuple[str, nn.Module]] = [
         ("pool", nn.AdaptiveAvgPool2d(1)),
         ("flatten", nn.Flatten()),
@@ -66,13 +74,7 @@ def small_cnn(
     if dropout:
         head.append(("dropout", nn.Dropout(dropout)))
     head.append(("linear", nn.Linear(4 * w, num_classes)))
-    return nn.Sequential(OrderedDict([
-        ("block1", _conv_block(in_channels, w, pool=True)),
-        ("block2", _conv_block(w, 2 * w, pool=True)),
-        ("block3", _conv_block(2 * w, 2 * w, pool=True)),
-        ("block4", _conv_block(2 * w, 4 * w, pool=False)),
-        ("head", nn.Sequential(OrderedDict(head))),
-    ]))
+    return nn.Sequential(OrderedDict([*blocks, ("head", nn.Sequential(OrderedDict(head)))]))
 
 
 def mlp(

@@ -112,21 +112,33 @@ def execute_notebook(
     extra_parameters: dict | None = None,
     timeout: int = 1800,
 ) -> float:
-    """Run one notebook with papermill (``mode``/``seed`` injected); return its wall time in s."""
+    """Run one notebook with papermill (``mode``/``seed`` injected); return its wall time in s.
+
+    The kernel also gets ``$COURSE_MODE`` = ``mode``, so library defaults that read the mode
+    (e.g. ``fit``'s batch size) follow the injected one, not the caller's environment.
+    """
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(source),
-        str(output),
-        parameters={"mode": mode, "seed": seed, **(extra_parameters or {})},
-        kernel_name=kernel_name(),
-        cwd=str(source.parent),
-        progress_bar=False,
-        execution_timeout=timeout,
-        log_output=False,
-    )
+    previous = os.environ.get(config.MODE_ENV)
+    os.environ[config.MODE_ENV] = str(mode)  # the kernel inherits this process's environment
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters={"mode": mode, "seed": seed, **(extra_parameters or {})},
+            kernel_name=kernel_name(),
+            cwd=str(source.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+            log_output=False,
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(config.MODE_ENV, None)
+        else:
+            os.environ[config.MODE_ENV] = previous
     return time.perf_counter() - start
 
 

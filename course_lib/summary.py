@@ -34,6 +34,7 @@ def format_summary(rows: Sequence[LayerRow], title: str = "") -> str:
     lines.append("-" * 58)
     total = sum(r.params for r in rows)
     trainable = sum(r.trainable for r in rows)
-    lines.append(f"{'total':<10} {'':<14} {total:>10,} {trainable:>10,}  "
-                 f"({total - trainable:,} frozen)")
+    lines.append(
+        f"{'total':<10} {'':<14} {total:>10,} {trainable:>10,}  ({total - trainable:,} frozen)"
+    )
     return "\n".join(lines)

@@ -54,9 +54,18 @@ def check_optional_callable(name: str, value: Any, example: str) -> None:
         raise TypeError(f"{name} must be a function such as {example}, got {type(value).__name__}.")
 
 
-def check_regularization_args(
-    loss: str, penalty: Any, augment: Any, label_smoothing: Any
-) -> None:
+def check_augmentation_args(rotation: Any, shift: Any, zoom: Any) -> tuple[float, float, float]:
+    """Validate ``augmentation(rotation, shift, zoom)`` for both frameworks; returns floats."""
+    if (
+        isinstance(rotation, bool)
+        or not isinstance(rotation, int | float)
+        or not 0 <= rotation <= 180
+    ):
+        raise ValueError(f"rotation must be degrees in [0, 180] such as 10, got {rotation!r}.")
+    return float(rotation), check_fraction("shift", shift), check_fraction("zoom", zoom)
+
+
+def check_regularization_args(loss: str, penalty: Any, augment: Any, label_smoothing: Any) -> None:
     """Validate ``fit``'s regularization arguments (lesson 03) in both frameworks."""
     check_optional_callable("penalty", penalty, "lambda model: 1e-4 * l2_term(model)")
     check_optional_callable("augment", augment, "cl.augmentation(rotation=10)")

@@ -81,8 +81,22 @@ _FONTS: tuple[tuple[str, str, bool], ...] = (
 # (Latin "A" over Greek "Α" over Cyrillic "А"). Other scripts follow by name, then symbol blocks.
 # The main alphabet of every family comes before the secondary ones (IPA, Old Cyrillic, ...).
 _SCRIPT_PRIORITY: tuple[str, ...] = (
-    "Latin", "Greek", "Cyrillic", "Armenian", "Georgian", "Hebrew", "Arabic", "Canadian Syllabics",
-    "Tifinagh", "Lisu", "Lao", "N'Ko", "Old Italic", "Ogham", "Coptic", "Braille",
+    "Latin",
+    "Greek",
+    "Cyrillic",
+    "Armenian",
+    "Georgian",
+    "Hebrew",
+    "Arabic",
+    "Canadian Syllabics",
+    "Tifinagh",
+    "Lisu",
+    "Lao",
+    "N'Ko",
+    "Old Italic",
+    "Ogham",
+    "Coptic",
+    "Braille",
 )
 _SCRIPT_RENAMES = {"Canadian Aboriginal": "Canadian Syllabics", "Nko": "N'Ko"}
 # A family splits into several alphabets (as Omniglot has Asomtavruli and Mkhedruli Georgian) by
@@ -90,36 +104,72 @@ _SCRIPT_RENAMES = {"Canadian Aboriginal": "Canadian Syllabics", "Nko": "N'Ko"}
 # Listed order = priority order inside the family. The glyph_split keeps a family on one side.
 _Matcher = tuple[tuple[int, int], ...] | str | None
 _PARTS: dict[str, tuple[tuple[str, _Matcher], ...]] = {
-    "Latin": (("Latin", None), ("IPA", ((0x0250, 0x02AF), (0x1D00, 0x1DBF))),
-              ("Math Double-Struck", ()), ("Math Fraktur", ()), ("Math Script", ())),
-    "Greek": (("Greek", None), ("Greek (archaic)", ((0x0370, 0x0377), (0x037B, 0x037F),
-                                                    (0x03CF, 0x03CF), (0x03D7, 0x03E1),
-                                                    (0x03F3, 0x03F3), (0x03F7, 0x03FF)))),
-    "Cyrillic": (("Cyrillic", None), ("Old Cyrillic", ((0x0460, 0x0489), (0xA640, 0xA69F))),
-                 ("Cyrillic Extended", ((0x048A, 0x052F), (0x1C80, 0x1C8F)))),
-    "Georgian": (("Georgian (Mkhedruli)", None), ("Georgian (Asomtavruli)", ((0x10A0, 0x10CF),)),
-                 ("Georgian (Nuskhuri)", ((0x2D00, 0x2D2F),))),
-    "Arabic": (("Arabic", None),
-               ("Arabic Presentation Forms", ((0xFB50, 0xFDFF), (0xFE70, 0xFEFF))),
-               ("Arabic Mathematical", ((0x1EE00, 0x1EEFF),))),
+    "Latin": (
+        ("Latin", None),
+        ("IPA", ((0x0250, 0x02AF), (0x1D00, 0x1DBF))),
+        ("Math Double-Struck", ()),
+        ("Math Fraktur", ()),
+        ("Math Script", ()),
+    ),
+    "Greek": (
+        ("Greek", None),
+        (
+            "Greek (archaic)",
+            (
+                (0x0370, 0x0377),
+                (0x037B, 0x037F),
+                (0x03CF, 0x03CF),
+                (0x03D7, 0x03E1),
+                (0x03F3, 0x03F3),
+                (0x03F7, 0x03FF),
+            ),
+        ),
+    ),
+    "Cyrillic": (
+        ("Cyrillic", None),
+        ("Old Cyrillic", ((0x0460, 0x0489), (0xA640, 0xA69F))),
+        ("Cyrillic Extended", ((0x048A, 0x052F), (0x1C80, 0x1C8F))),
+    ),
+    "Georgian": (
+        ("Georgian (Mkhedruli)", None),
+        ("Georgian (Asomtavruli)", ((0x10A0, 0x10CF),)),
+        ("Georgian (Nuskhuri)", ((0x2D00, 0x2D2F),)),
+    ),
+    "Arabic": (
+        ("Arabic", None),
+        ("Arabic Presentation Forms", ((0xFB50, 0xFDFF), (0xFE70, 0xFEFF))),
+        ("Arabic Mathematical", ((0x1EE00, 0x1EEFF),)),
+    ),
     "Braille": (("Braille (6-dot)", None), ("Braille (8-dot)", ((0x2840, 0x28FF),))),
-    "Mathematical Operators": (("Mathematical Operators", None),
-                               ("Set and Logic Operators", ((0x2280, 0x22FF),))),
-    "Supplemental Mathematical Operators": (("Supplemental Mathematical Operators", None),
-                                            ("Supplemental Relations", ((0x2A80, 0x2AFF),))),
-    "Miscellaneous Symbols": (("Miscellaneous Symbols", None),
-                              ("Miscellaneous Symbols II", ((0x2680, 0x26FF),))),
-    "Miscellaneous Technical": (("Miscellaneous Technical", None),
-                                ("APL Symbols", "APL FUNCTIONAL SYMBOL")),
+    "Mathematical Operators": (
+        ("Mathematical Operators", None),
+        ("Set and Logic Operators", ((0x2280, 0x22FF),)),
+    ),
+    "Supplemental Mathematical Operators": (
+        ("Supplemental Mathematical Operators", None),
+        ("Supplemental Relations", ((0x2A80, 0x2AFF),)),
+    ),
+    "Miscellaneous Symbols": (
+        ("Miscellaneous Symbols", None),
+        ("Miscellaneous Symbols II", ((0x2680, 0x26FF),)),
+    ),
+    "Miscellaneous Technical": (
+        ("Miscellaneous Technical", None),
+        ("APL Symbols", "APL FUNCTIONAL SYMBOL"),
+    ),
     "Dingbats": (("Dingbats", None), ("Dingbat Arrows", "ARROW")),
 }
 # Symbol blocks of one kind that share a family (glyph_split keeps a family on one side).
-_BLOCK_FAMILIES = {"Supplemental Arrows-A": "Arrows", "Supplemental Arrows-B": "Arrows",
-                   "Miscellaneous Symbols and Arrows": "Arrows"}
+_BLOCK_FAMILIES = {
+    "Supplemental Arrows-A": "Arrows",
+    "Supplemental Arrows-B": "Arrows",
+    "Miscellaneous Symbols and Arrows": "Arrows",
+}
 # Blocks left out: letters or digits in frames (look-alikes of other alphabets and of digits),
 # detail too fine for 28x28 (playing cards with pips and ranks, domino tiles with 1-px dots).
-_EXCLUDED_BLOCKS = frozenset({"Enclosed Alphanumerics", "Enclosed Alphanumeric Supplement",
-                              "Playing Cards", "Domino Tiles"})
+_EXCLUDED_BLOCKS = frozenset(
+    {"Enclosed Alphanumerics", "Enclosed Alphanumeric Supplement", "Playing Cards", "Domino Tiles"}
+)
 # Name words of characters left out: numbers (digits are a separate target domain) and weight
 # variants (the stroke-width distortion already draws every character thin and bold).
 # Also ligatures (two letters in one) and wide variants (stretched letters).
@@ -127,8 +177,12 @@ _EXCLUDED_NAME_WORDS = ("DIGIT", "NUMBER", "NUMERAL", "BOLD", "HEAVY", "LIGATURE
 # Of the mathematical letters only the styles with their own shapes (double-struck, Fraktur,
 # script) are kept, as parts of the Latin family; bold/italic/sans/monospace are look-alikes.
 _MATH_LETTER_BLOCKS = frozenset({"Mathematical Alphanumeric Symbols", "Letterlike Symbols"})
-_MATH_STYLES = (("DOUBLE-STRUCK", "Math Double-Struck"), ("FRAKTUR", "Math Fraktur"),
-                ("BLACK-LETTER", "Math Fraktur"), ("SCRIPT", "Math Script"))
+_MATH_STYLES = (
+    ("DOUBLE-STRUCK", "Math Double-Struck"),
+    ("FRAKTUR", "Math Fraktur"),
+    ("BLACK-LETTER", "Math Fraktur"),
+    ("SCRIPT", "Math Script"),
+)
 _LETTER_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lo"})
 _SYMBOL_CATEGORIES = frozenset({"Sm", "So", "Sc"})
 
@@ -155,7 +209,6 @@ _STROKES = (-1, 0, 1, 2)  # thin (erode), normal, bold (dilate cross), heavier (
 _STROKE_P = (0.2, 0.45, 0.25, 0.1)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Fonts and rendering
 # ---------------------------------------------------------------------------------------------
@@ -172,9 +225,13 @@ def _versions() -> dict[str, str]:
     import PIL
     from PIL import features
 
-    return {"matplotlib": matplotlib.__version__, "pillow": PIL.__version__,
-            "freetype": str(features.version("freetype2")), "fonttools": fontTools.version,
-            "unicodedata": unicodedata.unidata_version}
+    return {
+        "matplotlib": matplotlib.__version__,
+        "pillow": PIL.__version__,
+        "freetype": str(features.version("freetype2")),
+        "fonttools": fontTools.version,
+        "unicodedata": unicodedata.unidata_version,
+    }
 
 
 def _read_cmaps(files: Iterable[str]) -> dict[str, set[int]]:
@@ -245,8 +302,9 @@ class _Renderer:
         crop = img.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
         scale = self.fit / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        crop = crop.resize((new_w, new_h), Image.Resampling.LANCZOS if scale < 1
-                           else Image.Resampling.BICUBIC)
+        crop = crop.resize(
+            (new_w, new_h), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+        )
         out = Image.new("L", (self.canvas, self.canvas))
         out.paste(crop, ((self.canvas - new_w) // 2, (self.canvas - new_h) // 2))
         return np.asarray(out)
@@ -286,8 +344,11 @@ def _part_of(family: str, cp: int, name: str) -> tuple[int, str]:
         return 0, family
     names = [alphabet for alphabet, _ in parts]
     for alphabet, match in parts[1:]:
-        if (f" {match} " in f" {name} " if isinstance(match, str)
-                else any(lo <= cp <= hi for lo, hi in match)):
+        if (
+            f" {match} " in f" {name} "
+            if isinstance(match, str)
+            else any(lo <= cp <= hi for lo, hi in match)
+        ):
             return names.index(alphabet), alphabet
     return 0, names[0]
 
@@ -316,8 +377,9 @@ def _alphabet_of(cp: int) -> _AlphabetKey | None:
         if not style:
             return None
         names = [alphabet for alphabet, _ in _PARTS["Latin"]]
-        return _AlphabetKey(0, True, _SCRIPT_PRIORITY.index("Latin"), "Latin",
-                            names.index(style[0]), style[0])
+        return _AlphabetKey(
+            0, True, _SCRIPT_PRIORITY.index("Latin"), "Latin", names.index(style[0]), style[0]
+        )
     script = fud.script(ch)
     if script not in ("Zyyy", "Zinh", "Zzzz"):  # a script: letters only (and Braille patterns)
         if category not in _LETTER_CATEGORIES and script != "Brai":
@@ -332,8 +394,9 @@ def _alphabet_of(cp: int) -> _AlphabetKey | None:
     family = _BLOCK_FAMILIES.get(family, family) if kind == 1 else family
     rank = 0
     if kind == 0:
-        rank = (_SCRIPT_PRIORITY.index(family) if family in _SCRIPT_PRIORITY
-                else len(_SCRIPT_PRIORITY))
+        rank = (
+            _SCRIPT_PRIORITY.index(family) if family in _SCRIPT_PRIORITY else len(_SCRIPT_PRIORITY)
+        )
     return _AlphabetKey(kind, part[0] > 0, rank, family, part[0], part[1])
 
 
@@ -386,8 +449,9 @@ class _Bank:
     def add(self, owner: int, shape: _Shape) -> None:
         n = len(self.owners)
         if n == len(self.vecs):
-            self.vecs, self.ink, self.near_ink = (np.concatenate([a, np.zeros_like(a)])
-                                                  for a in (self.vecs, self.ink, self.near_ink))
+            self.vecs, self.ink, self.near_ink = (
+                np.concatenate([a, np.zeros_like(a)]) for a in (self.vecs, self.ink, self.near_ink)
+            )
         self.vecs[n], self.ink[n], self.near_ink[n] = shape.vec, shape.ink, shape.near
         self.owners.append(owner)
         self.row[owner] = n
@@ -433,8 +497,9 @@ def _build_catalog(progress: bool) -> dict[str, np.ndarray]:
     bar = _progress(len(order), "glyphs: choosing characters", "alphabet", progress)
     for alphabet in order:
         # base letters first (no decomposition), then the rest in code point order
-        candidates = sorted(members[alphabet],
-                            key=lambda cp: (unicodedata.decomposition(chr(cp)) != "", cp))
+        candidates = sorted(
+            members[alphabet], key=lambda cp: (unicodedata.decomposition(chr(cp)) != "", cp)
+        )
         mine: list[tuple[int, list[int]]] = []
         for cp in candidates:
             if len(mine) >= MAX_CHARS:
@@ -469,25 +534,30 @@ def _build_catalog(progress: bool) -> dict[str, np.ndarray]:
     bar.close()
 
     # Present the alphabets family by family (main alphabet first), not in look-alike priority.
-    shown = sorted(range(len(chosen)), key=lambda i: (chosen[i].kind, chosen[i].rank,
-                                                      chosen[i].family, chosen[i].part))
+    shown = sorted(
+        range(len(chosen)),
+        key=lambda i: (chosen[i].kind, chosen[i].rank, chosen[i].family, chosen[i].part),
+    )
     new_index = {old: new for new, old in enumerate(shown)}
     kept = sorted(((cp, new_index[g], has) for cp, g, has in kept), key=lambda k: (k[1], k[0]))
     chosen = [chosen[i] for i in shown]
     char_fonts = np.zeros((len(kept), len(fonts)), dtype=bool)
     for c, (_, _, has) in enumerate(kept):
         char_fonts[c, has] = True
-    return {"codepoints": np.array([cp for cp, _, _ in kept], dtype=np.int32),
-            "groups": np.array([g for _, g, _ in kept], dtype=np.int32),
-            "group_names": np.array([a.name for a in chosen], dtype=str),
-            "group_families": np.array([a.family for a in chosen], dtype=str),
-            "group_kinds": np.array([a.kind for a in chosen], dtype=np.int8),
-            "fonts": np.array(fonts, dtype=str),
-            "char_fonts": char_fonts}
+    return {
+        "codepoints": np.array([cp for cp, _, _ in kept], dtype=np.int32),
+        "groups": np.array([g for _, g, _ in kept], dtype=np.int32),
+        "group_names": np.array([a.name for a in chosen], dtype=str),
+        "group_families": np.array([a.family for a in chosen], dtype=str),
+        "group_kinds": np.array([a.kind for a in chosen], dtype=np.int8),
+        "fonts": np.array(fonts, dtype=str),
+        "char_fonts": char_fonts,
+    }
 
 
-def _is_duplicate(cand: dict[int, _Shape], banks: dict[int, _Bank],
-                  shapes: dict[int, dict[int, _Shape]]) -> bool:
+def _is_duplicate(
+    cand: dict[int, _Shape], banks: dict[int, _Bank], shapes: dict[int, dict[int, _Shape]]
+) -> bool:
     """True if some kept character looks like ``cand`` in the regular fonts both have."""
     first = next(iter(cand.values()))
     suspects = sorted(set().union(*(banks[f].near(shape.vec) for f, shape in cand.items())))
@@ -532,8 +602,9 @@ def _catalog(progress: bool = False) -> dict[str, np.ndarray]:
     params = {"version": GLYPHS_VERSION, "code": _code_digest(), **_versions()}
     key = str(cache_path("glyph-catalog", params))
     if key not in _CATALOG_MEMO:
-        _CATALOG_MEMO[key] = cached_arrays("glyph-catalog", params,
-                                           lambda: _build_catalog(progress))
+        _CATALOG_MEMO[key] = cached_arrays(
+            "glyph-catalog", params, lambda: _build_catalog(progress)
+        )
     return _CATALOG_MEMO[key]
 
 
@@ -584,14 +655,16 @@ def _stroke(batch: np.ndarray, strokes: np.ndarray) -> np.ndarray:
         else:
             y = np.maximum.reduce([x, *cross])
             if level == 2:
-                y = np.maximum.reduce([y, p[:, :-2, :-2], p[:, :-2, 2:], p[:, 2:, :-2],
-                                       p[:, 2:, 2:]])
+                y = np.maximum.reduce(
+                    [y, p[:, :-2, :-2], p[:, :-2, 2:], p[:, 2:, :-2], p[:, 2:, 2:]]
+                )
         batch[sel] = y
     return batch
 
 
-def _warp(masters: np.ndarray, extents: np.ndarray, prm: dict[str, np.ndarray],
-          size: int) -> np.ndarray:
+def _warp(
+    masters: np.ndarray, extents: np.ndarray, prm: dict[str, np.ndarray], size: int
+) -> np.ndarray:
     """Affine-warp masters (B, M, M) float32 to (B, size, size) uint8, anti-aliased 2x."""
     b, m = masters.shape[0], masters.shape[1]
     out2 = 2 * size
@@ -643,8 +716,9 @@ def _warp(masters: np.ndarray, extents: np.ndarray, prm: dict[str, np.ndarray],
     return np.rint(np.clip(img, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def _render_masters(cat: dict[str, np.ndarray], canvas: int,
-                    progress: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _render_masters(
+    cat: dict[str, np.ndarray], canvas: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Every character in every font that draws it: uint8 masters, half extents, per-char rows."""
     fonts = [str(f) for f in cat["fonts"]]
     renderer = _Renderer(fonts, canvas, _FIT * canvas // _REF)
@@ -661,16 +735,19 @@ def _render_masters(cat: dict[str, np.ndarray], canvas: int,
             masters.append(img)
             extents.append(((cols[-1] - cols[0] + 1) / 2, (rows[-1] - rows[0] + 1) / 2))
         if not mine:  # cannot happen: the catalog kept only characters a regular face drew
-            raise RuntimeError(f"No font draws {chr(int(cp))!r} (U+{int(cp):04X}); delete the "
-                               "glyph-catalog file in the cache directory and retry.")
+            raise RuntimeError(
+                f"No font draws {chr(int(cp))!r} (U+{int(cp):04X}); delete the "
+                "glyph-catalog file in the cache directory and retry."
+            )
         rows_of.append(np.array(mine, dtype=np.int64))
         bar.update(1)
     bar.close()
     return np.stack(masters), np.asarray(extents, dtype=np.float64), rows_of
 
 
-def _build_images(cat: dict[str, np.ndarray], samples_per_char: int, image_size: int, seed: int,
-                  progress: bool) -> dict[str, np.ndarray]:
+def _build_images(
+    cat: dict[str, np.ndarray], samples_per_char: int, image_size: int, seed: int, progress: bool
+) -> dict[str, np.ndarray]:
     canvas = _REF if image_size <= 32 else 2 * _REF
     masters, extents, rows_of = _render_masters(cat, canvas, progress)
     n_chars = len(rows_of)
@@ -683,14 +760,13 @@ def _build_images(cat: dict[str, np.ndarray], samples_per_char: int, image_size:
     which_all = np.concatenate(rows_of)[offsets[labels] + prm["font"]]
 
     images = np.empty((n, image_size, image_size), dtype=np.uint8)
-    batch_size = max(64, 2 ** 20 // (4 * image_size * image_size))  # ~4 MB of output per batch
+    batch_size = max(64, 2**20 // (4 * image_size * image_size))  # ~4 MB of output per batch
     bar = _progress(n, "glyphs: drawing samples", "img", progress)
     for b0 in range(0, n, batch_size):
         sel = slice(b0, min(n, b0 + batch_size))
         which = which_all[sel]
         batch = _stroke(masters[which].astype(np.float32) / 255.0, prm["stroke"][sel])
-        images[sel] = _warp(batch, extents[which], {k: v[sel] for k, v in prm.items()},
-                            image_size)
+        images[sel] = _warp(batch, extents[which], {k: v[sel] for k, v in prm.items()}, image_size)
         bar.update(sel.stop - sel.start)
     bar.close()
     return {"images": images, "labels": labels}
@@ -708,19 +784,29 @@ def _check_int(name: str, value: object, lo: int, hi: int | None, hint: str) -> 
     return int(value)
 
 
-def _image_params(cat: dict[str, np.ndarray], samples_per_char: int, image_size: int,
-                  seed: int) -> dict[str, object]:
+def _image_params(
+    cat: dict[str, np.ndarray], samples_per_char: int, image_size: int, seed: int
+) -> dict[str, object]:
     """The cache key of one set of samples (``cache_path("glyphs", ...)`` names its file)."""
-    return {"version": GLYPHS_VERSION, "samples_per_char": samples_per_char,
-            "image_size": image_size, "seed": seed,
-            "codepoints": _digest(cat["codepoints"], cat["char_fonts"]),
-            "code": _code_digest(),
-            **_versions()}
+    return {
+        "version": GLYPHS_VERSION,
+        "samples_per_char": samples_per_char,
+        "image_size": image_size,
+        "seed": seed,
+        "codepoints": _digest(cat["codepoints"], cat["char_fonts"]),
+        "code": _code_digest(),
+        **_versions(),
+    }
 
 
-def load_glyphs(mode: str | None = None, *, samples_per_char: int | None = None,
-                image_size: int | None = None, seed: int = 0,
-                progress: bool = True) -> LabelledImages:
+def load_glyphs(
+    mode: str | None = None,
+    *,
+    samples_per_char: int | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> LabelledImages:
     """The glyph dataset: every kept character drawn ``samples_per_char`` times with distortions.
 
     Sizes default to ``config.sizes("data", mode)`` (``glyph_samples_per_char``,
@@ -734,23 +820,37 @@ def load_glyphs(mode: str | None = None, *, samples_per_char: int | None = None,
         samples_per_char = int(sizes["glyph_samples_per_char"])
     if image_size is None:
         image_size = int(sizes["glyph_image_size"])
-    samples_per_char = _check_int("samples_per_char", samples_per_char, 1, MAX_SAMPLES_PER_CHAR,
-                                  "Example: load_glyphs(samples_per_char=20).")
-    image_size = _check_int("image_size", image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE,
-                            "Example: load_glyphs(image_size=28) (Omniglot-like 28x28 images).")
+    samples_per_char = _check_int(
+        "samples_per_char",
+        samples_per_char,
+        1,
+        MAX_SAMPLES_PER_CHAR,
+        "Example: load_glyphs(samples_per_char=20).",
+    )
+    image_size = _check_int(
+        "image_size",
+        image_size,
+        MIN_IMAGE_SIZE,
+        MAX_IMAGE_SIZE,
+        "Example: load_glyphs(image_size=28) (Omniglot-like 28x28 images).",
+    )
     seed = _check_int("seed", seed, 0, None, "Example: load_glyphs(seed=0).")
 
     cat = _catalog(progress)
     params = _image_params(cat, samples_per_char, image_size, seed)
-    arrays = cached_arrays("glyphs", params, lambda: _build_images(cat, samples_per_char,
-                                                                   image_size, seed, progress))
+    arrays = cached_arrays(
+        "glyphs", params, lambda: _build_images(cat, samples_per_char, image_size, seed, progress)
+    )
     images = arrays["images"].astype(np.float32)
     images /= 255.0
     return LabelledImages(
-        name="glyphs", images=images, labels=arrays["labels"].astype(np.int64),
+        name="glyphs",
+        images=images,
+        labels=arrays["labels"].astype(np.int64),
         class_names=tuple(chr(int(cp)) for cp in cat["codepoints"]),
         class_groups=cat["groups"].astype(np.int64),
-        group_names=tuple(str(g) for g in cat["group_names"]))
+        group_names=tuple(str(g) for g in cat["group_names"]),
+    )
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -773,8 +873,9 @@ class GlyphSplit:
         return iter((self.source, self.target))
 
 
-def glyph_split(data: LabelledImages | None = None, *, target_fraction: float = 0.25,
-                seed: int = 0) -> GlyphSplit:
+def glyph_split(
+    data: LabelledImages | None = None, *, target_fraction: float = 0.25, seed: int = 0
+) -> GlyphSplit:
     """Split the alphabets of ``data`` (default: all glyph alphabets) into source and target.
 
     About ``target_fraction`` of the letter alphabets and, separately, of the symbol alphabets are
@@ -783,24 +884,33 @@ def glyph_split(data: LabelledImages | None = None, *, target_fraction: float = 
     blocks; ...) always land on the same side. Deterministic for a given ``seed``.
     """
     if isinstance(target_fraction, bool) or not isinstance(target_fraction, int | float):
-        raise ValueError(f"target_fraction must be a number, got {target_fraction!r}. "
-                         "Example: glyph_split(target_fraction=0.25).")
+        raise ValueError(
+            f"target_fraction must be a number, got {target_fraction!r}. "
+            "Example: glyph_split(target_fraction=0.25)."
+        )
     if not 0.0 < float(target_fraction) < 1.0:
-        raise ValueError(f"target_fraction must be strictly between 0 and 1, got "
-                         f"{target_fraction}. Example: glyph_split(target_fraction=0.25).")
+        raise ValueError(
+            f"target_fraction must be strictly between 0 and 1, got "
+            f"{target_fraction}. Example: glyph_split(target_fraction=0.25)."
+        )
     seed = _check_int("seed", seed, 0, None, "Example: glyph_split(seed=0).")
     if data is None:
         names = list_alphabets()
     elif isinstance(data, LabelledImages):
         names = [str(g) for g in data.group_names]
     else:
-        raise ValueError(f"data must be a LabelledImages from load_glyphs() or None, got "
-                         f"{type(data).__name__}.")
+        raise ValueError(
+            f"data must be a LabelledImages from load_glyphs() or None, got {type(data).__name__}."
+        )
     if len(set(names)) != len(names) or len(names) < 2:
         raise ValueError(f"Need at least two distinct alphabet names to split, got {names!r}.")
     cat = _catalog()
-    known = {str(n): (int(k), str(f)) for n, k, f in
-             zip(cat["group_names"], cat["group_kinds"], cat["group_families"], strict=True)}
+    known = {
+        str(n): (int(k), str(f))
+        for n, k, f in zip(
+            cat["group_names"], cat["group_kinds"], cat["group_families"], strict=True
+        )
+    }
     info = {n: known.get(n, (0, n)) for n in names}  # unknown names: a family of their own
 
     r = config.rng(seed)
@@ -824,7 +934,11 @@ def glyph_split(data: LabelledImages | None = None, *, target_fraction: float = 
     if not target:
         target.add(names[-1])
     if len(target) == len(names):
-        raise ValueError(f"target_fraction={target_fraction} leaves no source alphabet for "
-                         f"{len(names)} alphabets; use a smaller value.")
-    return GlyphSplit(source=tuple(n for n in names if n not in target),
-                      target=tuple(n for n in names if n in target))
+        raise ValueError(
+            f"target_fraction={target_fraction} leaves no source alphabet for "
+            f"{len(names)} alphabets; use a smaller value."
+        )
+    return GlyphSplit(
+        source=tuple(n for n in names if n not in target),
+        target=tuple(n for n in names if n in target),
+    )

@@ -69,16 +69,21 @@ class ManifestEntry:
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
             raise ValueError(f"{self.name}: target must be one of {TARGETS}, got {self.target!r}.")
-        checks = {"sha256": (self.sha256, 64), "md5": (self.md5, 32),
-                  "sha256_prefix": (self.sha256_prefix, None)}
+        checks = {
+            "sha256": (self.sha256, 64),
+            "md5": (self.md5, 32),
+            "sha256_prefix": (self.sha256_prefix, None),
+        }
         if not any(value for value, _ in checks.values()):
             raise ValueError(f"{self.name}: give at least one of sha256, md5, sha256_prefix.")
         for field_name, (value, length) in checks.items():
             if value is None:
                 continue
             if not value or set(value) - _HEX or (length is not None and len(value) != length):
-                raise ValueError(f"{self.name}: {field_name} must be lowercase hex"
-                                 f"{f' of {length} digits' if length else ''}, got {value!r}.")
+                raise ValueError(
+                    f"{self.name}: {field_name} must be lowercase hex"
+                    f"{f' of {length} digits' if length else ''}, got {value!r}."
+                )
         if self.sha256 and self.sha256_prefix and not self.sha256.startswith(self.sha256_prefix):
             raise ValueError(f"{self.name}: sha256 does not start with sha256_prefix.")
 
@@ -105,9 +110,18 @@ MANIFEST: tuple[ManifestEntry, ...] = (
         # md5: torchvision/datasets/cifar.py, CIFAR10.tgz_md5 (what torchvision itself checks).
         md5="c58f30108f718f92721af3b95e74349a",
         extract=True,
-        extracted=tuple(f"cifar-10-batches-py/{f}" for f in
-                        ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
-                         "data_batch_5", "test_batch", "batches.meta")),
+        extracted=tuple(
+            f"cifar-10-batches-py/{f}"
+            for f in (
+                "data_batch_1",
+                "data_batch_2",
+                "data_batch_3",
+                "data_batch_4",
+                "data_batch_5",
+                "test_batch",
+                "batches.meta",
+            )
+        ),
         source="sha256: keras/src/datasets/cifar10.py; md5: torchvision/datasets/cifar.py",
     ),
     ManifestEntry(
@@ -128,8 +142,10 @@ MANIFEST: tuple[ManifestEntry, ...] = (
     ),
     ManifestEntry(
         name="vgg16_imagenet_notop",
-        url=("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-             "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+        url=(
+            "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
         # No public sha256 found; keras itself checks this md5:
         # keras/src/applications/vgg16.py, get_file(WEIGHTS_PATH_NO_TOP, file_hash=...).
         sha256=None,
@@ -146,8 +162,18 @@ MANIFEST: tuple[ManifestEntry, ...] = (
 _MANIFEST: dict[str, ManifestEntry] = {e.name: e for e in MANIFEST}
 
 CIFAR10_DIR = "cifar-10-batches-py"
-CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog",
-                                    "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 _CIFAR10_SPLITS = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 DEFAULT_TIMEOUT = 30.0  # seconds of silence on the socket before a download counts as broken
 _CHUNK = 1 << 20
@@ -173,8 +199,10 @@ def entry(name: str | ManifestEntry) -> ManifestEntry:
     try:
         return _MANIFEST[name]
     except (KeyError, TypeError):
-        raise UnknownNameError(f"No download called {name!r}; valid names are "
-                               f"{', '.join(_MANIFEST)}. Example: course fetch cifar10") from None
+        raise UnknownNameError(
+            f"No download called {name!r}; valid names are "
+            f"{', '.join(_MANIFEST)}. Example: course fetch cifar10"
+        ) from None
 
 
 def torch_hub_dir() -> Path:
@@ -241,8 +269,16 @@ def cifar10_root(*, fetch_if_missing: bool = True) -> Path:
 # Verification (with a stamp so a 170 MB file is hashed once, not on every call)
 # ---------------------------------------------------------------------------------------------
 def _expected(e: ManifestEntry) -> str:
-    return ";".join(f"{k}={v}" for k, v in (("size", e.size), ("sha256", e.sha256),
-                                            ("md5", e.md5), ("prefix", e.sha256_prefix)) if v)
+    return ";".join(
+        f"{k}={v}"
+        for k, v in (
+            ("size", e.size),
+            ("sha256", e.sha256),
+            ("md5", e.md5),
+            ("prefix", e.sha256_prefix),
+        )
+        if v
+    )
 
 
 def _hash_file(path: Path, algorithms: Iterable[str]) -> dict[str, str]:
@@ -277,8 +313,12 @@ def _stamp_path(e: ManifestEntry) -> Path:
 
 def _stamp_key(e: ManifestEntry, path: Path) -> dict[str, object]:
     st = path.stat()
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "expected": _expected(e)}
+    return {
+        "path": str(path.resolve()),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "expected": _expected(e),
+    }
 
 
 def _write_stamp(e: ManifestEntry, path: Path) -> None:
@@ -317,9 +357,11 @@ def is_cached(name: str | ManifestEntry) -> bool:
 # Downloading
 # ---------------------------------------------------------------------------------------------
 def _advice(e: ManifestEntry, path: Path) -> str:
-    return (f"Run `course fetch {e.name}` on a connected machine and copy {path} to the same place "
-            "here (or set COURSE_CACHE_DIR / TORCH_HOME / KERAS_HOME to where the copy is), "
-            "or use COURSE_MODE=teaching, which needs no downloads.")
+    return (
+        f"Run `course fetch {e.name}` on a connected machine and copy {path} to the same place "
+        "here (or set COURSE_CACHE_DIR / TORCH_HOME / KERAS_HOME to where the copy is), "
+        "or use COURSE_MODE=teaching, which needs no downloads."
+    )
 
 
 def _offline_error(e: ManifestEntry, path: Path, why: str) -> OfflineError:
@@ -364,8 +406,15 @@ def _lock(e: ManifestEntry) -> Iterator[None]:
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    kwargs = dict(total=total, initial=initial, desc=desc, unit="B", unit_scale=True,
-                  unit_divisor=1024, disable=not enabled)
+    kwargs = dict(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not enabled,
+    )
     try:
         return tqdm(**kwargs)
     except ImportError:  # a notebook without ipywidgets: fall back to the text bar
@@ -374,8 +423,14 @@ def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool) -> 
         return text_tqdm(**kwargs)
 
 
-_NETWORK_ERRORS = (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                   http.client.HTTPException, OSError)
+_NETWORK_ERRORS = (
+    urllib.error.URLError,
+    socket.timeout,
+    TimeoutError,
+    ConnectionError,
+    http.client.HTTPException,
+    OSError,
+)
 
 
 def _open(e: ManifestEntry, offset: int, timeout: float) -> http.client.HTTPResponse:
@@ -400,8 +455,10 @@ def _download_part(e: ManifestEntry, part: Path, *, progress: bool, timeout: flo
         if err.code == 416 and offset:  # our partial file does not fit the server's: start over
             part.unlink()
             return _download_part(e, part, progress=progress, timeout=timeout)
-        raise DownloadError(f"Cannot download {e.name}: {e.url} answered HTTP {err.code} "
-                            f"{err.reason}. Check the URL in course_lib/data/online.py.") from None
+        raise DownloadError(
+            f"Cannot download {e.name}: {e.url} answered HTTP {err.code} "
+            f"{err.reason}. Check the URL in course_lib/data/online.py."
+        ) from None
     except _NETWORK_ERRORS as err:
         why = f"cannot reach the server ({_reason(err)})"
         raise _offline_error(e, local_path(e), why) from None
@@ -419,23 +476,29 @@ def _download_part(e: ManifestEntry, part: Path, *, progress: bool, timeout: flo
         _download_part(e, part, progress=progress, timeout=timeout)
 
 
-def _copy_body(e: ManifestEntry, response: http.client.HTTPResponse, part: Path, offset: int,
-               progress: bool) -> None:
+def _copy_body(
+    e: ManifestEntry, response: http.client.HTTPResponse, part: Path, offset: int, progress: bool
+) -> None:
     """Append the response body to ``part`` (from scratch when ``offset`` is 0)."""
     length = response.headers.get("Content-Length")
     total = e.size or (offset + int(length) if length and length.isdigit() else None)
     written = offset
-    with open(part, "ab" if offset else "wb") as f, \
-            _progress_bar(total, offset, e.name, progress) as bar:
+    with (
+        open(part, "ab" if offset else "wb") as f,
+        _progress_bar(total, offset, e.name, progress) as bar,
+    ):
         while True:
             try:
                 chunk = response.read1(_CHUNK)  # what has arrived: a timeout loses none
             except _NETWORK_ERRORS as err:
                 f.flush()
                 raise _offline_error(
-                    e, local_path(e), f"the connection broke after {written:,} bytes "
+                    e,
+                    local_path(e),
+                    f"the connection broke after {written:,} bytes "
                     f"({_reason(err)}); the partial file {part} is kept and the next "
-                    "fetch resumes from it") from None
+                    "fetch resumes from it",
+                ) from None
             if not chunk:
                 break
             f.write(chunk)
@@ -456,11 +519,13 @@ def _safe_members(archive: tarfile.TarFile, name: str) -> list[tarfile.TarInfo]:
     for m in members:
         parts = Path(m.name).parts
         if m.name.startswith(("/", "\\")) or Path(m.name).is_absolute() or ".." in parts:
-            raise DownloadError(f"Refusing to unpack {name}: member {m.name!r} points outside "
-                                "the target directory.")
+            raise DownloadError(
+                f"Refusing to unpack {name}: member {m.name!r} points outside the target directory."
+            )
         if not (m.isfile() or m.isdir()):
-            raise DownloadError(f"Refusing to unpack {name}: member {m.name!r} is not a plain "
-                                "file or directory.")
+            raise DownloadError(
+                f"Refusing to unpack {name}: member {m.name!r} is not a plain file or directory."
+            )
     return members
 
 
@@ -491,8 +556,9 @@ def _unpack(e: ManifestEntry, path: Path) -> None:
         raise DownloadError(f"{path.name} unpacked, but {', '.join(missing)} are missing.")
 
 
-def fetch(name: str | ManifestEntry, *, progress: bool = True,
-          timeout: float = DEFAULT_TIMEOUT) -> Path:
+def fetch(
+    name: str | ManifestEntry, *, progress: bool = True, timeout: float = DEFAULT_TIMEOUT
+) -> Path:
     """Download (or find) the file of ``name``, verify it and return its path.
 
     Returns at once if it is cached and verified. Offline, raises :class:`OfflineError` within a
@@ -528,9 +594,11 @@ def fetch(name: str | ManifestEntry, *, progress: bool = True,
         problem = _check_file(e, part)
         if problem is not None:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"Downloaded {e.name} from {e.url} but it is wrong: got {problem}. "
-                                "The partial file was deleted; run the fetch again, and if this "
-                                "repeats the upstream file has changed (update the manifest).")
+            raise DownloadError(
+                f"Downloaded {e.name} from {e.url} but it is wrong: got {problem}. "
+                "The partial file was deleted; run the fetch again, and if this "
+                "repeats the upstream file has changed (update the manifest)."
+            )
         os.replace(part, path)
         _write_stamp(e, path)
         if e.extract:
@@ -538,8 +606,9 @@ def fetch(name: str | ManifestEntry, *, progress: bool = True,
     return path
 
 
-def fetch_all(names: Iterable[str] | None = None, *, progress: bool = True,
-              timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+def fetch_all(
+    names: Iterable[str] | None = None, *, progress: bool = True, timeout: float = DEFAULT_TIMEOUT
+) -> list[Path]:
     """Fetch several entries (all by default), e.g. before a workshop; returns their paths.
 
     Offline, stops at the first entry that needs the network. Other failures do not stop the
@@ -560,8 +629,16 @@ def fetch_all(names: Iterable[str] | None = None, *, progress: bool = True,
 
 def status() -> list[dict[str, object]]:
     """One row per entry: name, size, cached, path, description (for ``course fetch --list``)."""
-    return [{"name": e.name, "size": e.size, "cached": is_cached(e), "path": str(local_path(e)),
-             "description": e.description} for e in manifest()]
+    return [
+        {
+            "name": e.name,
+            "size": e.size,
+            "cached": is_cached(e),
+            "path": str(local_path(e)),
+            "description": e.description,
+        }
+        for e in manifest()
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,11 +647,19 @@ def status() -> list[dict[str, object]]:
 class _BatchUnpickler(pickle.Unpickler):
     """Loads CIFAR batches only: plain containers and NumPy arrays, no other classes."""
 
-    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")})
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
@@ -591,8 +676,10 @@ def _load_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise DownloadError(f"{path} is not a CIFAR-10 batch (data {data.shape}, "
-                            f"{len(labels)} labels). Delete {path.parent} and fetch again.")
+        raise DownloadError(
+            f"{path} is not a CIFAR-10 batch (data {data.shape}, "
+            f"{len(labels)} labels). Delete {path.parent} and fetch again."
+        )
     return data, labels
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import keras
 
-from course_lib.training import check_fraction
+from course_lib.training import check_augmentation_args
 
 
 def augmentation(rotation: float = 10.0, shift: float = 0.1, zoom: float = 0.1) -> keras.Sequential:
@@ -17,13 +17,7 @@ def augmentation(rotation: float = 10.0, shift: float = 0.1, zoom: float = 0.1) 
     The layers draw new parameters for every image, and only transform in training mode (they
     pass images through unchanged at inference), so they can also sit inside a model.
     """
-    if (
-        isinstance(rotation, bool)
-        or not isinstance(rotation, int | float)
-        or not 0 <= rotation <= 180
-    ):
-        raise ValueError(f"rotation must be degrees in [0, 180] such as 10, got {rotation!r}.")
-    shift, zoom = check_fraction("shift", shift), check_fraction("zoom", zoom)
+    rotation, shift, zoom = check_augmentation_args(rotation, shift, zoom)
     fill = {"fill_mode": "constant", "fill_value": 0.0}
     return keras.Sequential(
         [

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from course_lib.training import check_fraction
+from course_lib.training import check_augmentation_args
 
 
 class Augmentation(nn.Module):
@@ -31,16 +31,10 @@ def augmentation(rotation: float = 10.0, shift: float = 0.1, zoom: float = 0.1) 
     """Random rotations up to ``rotation`` degrees, shifts up to ``shift`` of the image size and
     zooms by up to ``zoom`` (a fraction), background filled with 0; for ``fit(augment=...)``.
     """
-    if (
-        isinstance(rotation, bool)
-        or not isinstance(rotation, int | float)
-        or not 0 <= rotation <= 180
-    ):
-        raise ValueError(f"rotation must be degrees in [0, 180] such as 10, got {rotation!r}.")
-    shift, zoom = check_fraction("shift", shift), check_fraction("zoom", zoom)
+    rotation, shift, zoom = check_augmentation_args(rotation, shift, zoom)
     return Augmentation(
         v2.RandomAffine(
-            degrees=float(rotation),
+            degrees=rotation,
             translate=(shift, shift),
             scale=(1 - zoom, 1 + zoom),
             interpolation=v2.InterpolationMode.BILINEAR,

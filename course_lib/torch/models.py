@@ -224,12 +224,14 @@ def trainable_summary(model: nn.Module) -> str:
     rows = []
     for name, module in model.named_children():
         params = list(module.parameters())
-        rows.append(LayerRow(
-            name=name,
-            kind=_kind(name, module),
-            params=sum(p.numel() for p in params),
-            trainable=sum(p.numel() for p in params if p.requires_grad),
-        ))
+        rows.append(
+            LayerRow(
+                name=name,
+                kind=_kind(name, module),
+                params=sum(p.numel() for p in params),
+                trainable=sum(p.numel() for p in params if p.requires_grad),
+            )
+        )
     return format_summary(rows)
 
 

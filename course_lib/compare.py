@@ -8,6 +8,10 @@ seed with one progress bar, and keeps the scores for tables, bar charts and clai
 >>> grid = run_comparison({"probe": probe, "scratch": scratch}, make_split, ks=[1, 5], seeds=[0, 1])
 >>> print(grid.table())
 >>> grid.gain("probe", "scratch", k=5)   # mean accuracy difference, in points
+
+Lesson 03 asks a different question: "what does each regularization technique do to the gap
+between training and validation accuracy?" :class:`TechniqueTable` keeps train / validation / test
+accuracy and wall time per technique and seed, and turns them into the lesson's summary table.
 """
 
 from __future__ import annotations
@@ -92,6 +96,103 @@ class Comparison:
             f"{prefix}{name.replace(' ', '_').replace('-', '_')}_k{k}": self.mean(name, k) / 100
             for name in self.strategies
             for k in self.ks
+        }
+
+
+TABLE_KEYS = ("train", "val", "gap", "test", "wall_s")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+@dataclass
+class TechniqueTable:
+    """Accuracies and wall time of several techniques over seeds (lesson 03's summary table).
+
+    >>> table = TechniqueTable()
+    >>> table.add("baseline", seed=0, train=1.0, val=0.71, test=0.72, wall_s=2.0)
+    >>> table.mean("baseline", "gap")   # train - val, in points
+    """
+
+    rows: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+
+    def add(
+        self, name: str, seed: int, *, train: float, val: float, test: float, wall_s: float
+    ) -> None:
+        """Record one run; accuracies are fractions in [0, 1]. A repeated (name, seed) replaces."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got {name!r}.")
+        accuracies = {"train": train, "val": val, "test": test}
+        for key, value in accuracies.items():
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(
+                    f"{key} accuracy of {name!r} must be a fraction in [0, 1], got {value!r}; "
+                    "pass cl.evaluate(model, data)['accuracy']."
+                )
+        if not float(wall_s) >= 0.0:
+            raise ValueError(f"wall_s must be >= 0 seconds, got {wall_s!r}.")
+        row = {k: float(v) for k, v in accuracies.items()} | {"wall_s": float(wall_s)}
+        self.rows.setdefault(name, {})[int(seed)] = row | {"gap": row["train"] - row["val"]}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.rows)
+
+    def values(self, name: str, key: str) -> np.ndarray:
+        """``key`` of ``name``, one number per seed: accuracies and gap as fractions, wall in s."""
+        if name not in self.rows:
+            raise UnknownNameError(
+                f"No technique {name!r} in this table; it has {', '.join(self.rows) or 'none'}."
+            )
+        if key not in TABLE_KEYS:
+            raise UnknownNameError(f"No column {key!r}; columns: {', '.join(TABLE_KEYS)}.")
+        return np.array([row[key] for row in self.rows[name].values()], dtype=float)
+
+    def mean(self, name: str, key: str) -> float:
+        """Mean over seeds; accuracies and the gap in points (percent), wall time in seconds."""
+        scale = 1.0 if key == "wall_s" else 100.0
+        return float(scale * self.values(name, key).mean())
+
+    def std(self, name: str, key: str) -> float:
+        """Standard deviation over seeds (ddof=1; 0 for one seed), in the units of :meth:`mean`."""
+        v = self.values(name, key) * (1.0 if key == "wall_s" else 100.0)
+        return float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+    def gap_shrink(self, name: str, baseline: str) -> float:
+        """How much of ``baseline``'s mean gap ``name`` closes, as a fraction (0.5 = half)."""
+        base = self.mean(baseline, "gap")
+        if base <= 0:
+            raise ValueError(f"{baseline!r} has no positive gap ({base:.1f} points) to shrink.")
+        return 1.0 - self.mean(name, "gap") / base
+
+    def ranking(self, key: str = "val") -> list[str]:
+        """Technique names, best first: highest mean accuracy (or smallest gap / wall time)."""
+        sign = 1.0 if key in ("gap", "wall_s") else -1.0
+        return sorted(self.rows, key=lambda n: sign * self.mean(n, key))
+
+    def table(self) -> str:
+        """Plain text: one row per technique, ``mean ± std`` per column."""
+        name_w = max(len("technique"), *(len(n) for n in self.rows))
+        heads = {"train": "train %", "val": "val %", "gap": "gap (points)", "test": "test %",
+                 "wall_s": "wall (s)"}
+        head = f"{'technique':<{name_w}} | " + " | ".join(f"{heads[k]:>12}" for k in TABLE_KEYS)
+        lines = [head, "-" * len(head)]
+        for name in self.rows:
+            cells = " | ".join(
+                f"{self.mean(name, k):6.1f} ± {self.std(name, k):4.1f}" for k in TABLE_KEYS
+            )
+            lines.append(f"{name:<{name_w}} | {cells}")
+        seeds = max(len(r) for r in self.rows.values()) if self.rows else 0
+        lines.append(f"(mean ± std over {seeds} seed(s); gap = train - val accuracy)")
+        return "\n".join(lines)
+
+    def as_metrics(self, prefix: str = "") -> dict[str, float]:
+        """``{"<prefix><technique>_<column>": mean}`` (fractions; wall time in seconds)."""
+        return {
+            f"{prefix}{_slug(name)}_{key}": self.mean(name, key) / (1 if key == "wall_s" else 100)
+            for name in self.rows
+            for key in TABLE_KEYS
         }
 
 

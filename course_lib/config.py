@@ -99,6 +99,18 @@ SIZES.update({
                                           "recipe_image_size": 224},
     },
 })
+# Lesson 03: 100 unseen characters, K images each to train on, validation and test images of the
+# same characters; an MLP that overfits them. n_way and hidden stay fixed across modes (nbval
+# checks the parameter table). l2sp_*: section 9, fine-tuning the pretrained CNN as in lesson 02.
+_REGULARIZATION_TEACHING = {"n_way": 100, "k": 6, "val_per_class": 7, "hidden": 256,
+                            "epochs": 40, "seeds": 3, "patience": 8, "l2sp_n_way": 20,
+                            "l2sp_k": 1, "l2sp_steps": 150, "l2sp_seeds": 2}
+SIZES["03_regularization"] = {
+    "smoke":    _REGULARIZATION_TEACHING | {"k": 1, "val_per_class": 1, "epochs": 2, "seeds": 1,
+                                            "patience": 1, "l2sp_steps": 2, "l2sp_seeds": 1},
+    "teaching": _REGULARIZATION_TEACHING,
+    "full":     _REGULARIZATION_TEACHING | {"seeds": 5, "l2sp_seeds": 5},
+}
 # fmt: on
 
 

@@ -1,5 +1,5 @@
 """Figures the lessons share: image grids, learning curves, comparison bars, feature spaces,
-sinusoid tasks.
+weight histograms, sinusoid tasks.
 
 Every function returns a matplotlib figure sized for a notebook column. :func:`save_figure` writes
 one to ``build/figures/`` where ``course report`` picks it up.
@@ -253,6 +253,45 @@ def plot_feature_space(
         ax.set(title=name, xticks=[], yticks=[], xlabel="PC 1", ylabel="PC 2")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sparsity(weights: np.ndarray, threshold: float = 1e-3) -> float:
+    """The fraction of weights with ``|w| < threshold`` (lesson 03: how sparse L1 makes a net)."""
+    values = np.abs(np.asarray(weights, dtype=np.float64).ravel())
+    if values.size == 0:
+        raise ValueError("weights is empty: pass the concatenated weight values of a model.")
+    return float(np.mean(values < threshold))
+
+
+def plot_weight_histograms(
+    weights: Mapping[str, np.ndarray],
+    *,
+    threshold: float = 1e-3,
+    bins: int = 81,
+    title: str | None = None,
+) -> plt.Figure:
+    """Overlaid histograms of weight values, one per model, counts on a log scale.
+
+    ``weights``: ``{"no penalty": w0, "L1": w1}``, each the flattened weights of one model. The
+    legend gives each model's fraction of ``|w| < threshold`` (:func:`sparsity`).
+    """
+    if not isinstance(weights, Mapping) or not weights:
+        raise TypeError("weights must be a non-empty dict {model name: array of weight values}.")
+    arrays = {name: np.asarray(w, dtype=np.float64).ravel() for name, w in weights.items()}
+    reach = max(float(np.quantile(np.abs(w), 0.999)) for w in arrays.values() if w.size)
+    edges = np.linspace(-reach, reach, bins + 1)
+    fig, ax = plt.subplots(figsize=(min(NOTEBOOK_WIDTH, 7.0), 3.4))
+    for name, w in arrays.items():
+        share = sparsity(w, threshold)
+        ax.hist(np.clip(w, -reach, reach), bins=edges, histtype="step", linewidth=1.6,
+                label=f"{name}: {share:.0%} of |w| < {threshold:g}")
+    ax.set_yscale("log")
+    ax.set(xlabel="weight value", ylabel="count (log scale)",
+           title=title or "weight values")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -2,8 +2,8 @@
 
 ``exercises/03_regularization_exercises.ipynb`` calls :func:`check_l1_penalty`,
 :func:`check_random_shift` and :func:`check_patience_stopper`. The inputs are NumPy arrays and
-plain logs, so one solution serves both frameworks (``abs(w).sum()`` works on NumPy arrays,
-torch tensors and TensorFlow tensors alike).
+plain logs, so a solution written with NumPy/torch operations (``abs(w).sum()``) and one written
+with ``keras.ops`` both pass.
 """
 
 from __future__ import annotations

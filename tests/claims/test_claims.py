@@ -57,3 +57,41 @@ def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(claims_resul
     apart = {n: 100 * abs(torch_m[n] - keras_m[n]) for n in cells}
     too_far = {n: round(d, 1) for n, d in apart.items() if d > AGREEMENT_POINTS}
     assert not too_far, f"torch and Keras differ by more than {AGREEMENT_POINTS} points: {too_far}"
+
+
+# Lesson 03: the techniques must come out in the same order in both frameworks wherever one
+# framework separates two of them clearly. Most techniques sit within a point or two of the
+# baseline (the seed-to-seed std is 1-2 points), so their order among themselves is noise; a
+# difference of more than RANKING_POINTS (about 3 standard errors of a 3-seed mean difference) is
+# not, and the other framework must order that pair the same way.
+RANKING_POINTS = 4.0
+
+
+def _validation_accuracies(path):
+    metrics = json.loads(path.read_text())["metrics"]
+    return {
+        name.removeprefix("table_").removesuffix("_val"): value
+        for name, value in metrics.items()
+        if name.startswith("table_") and name.endswith("_val")
+    }
+
+
+def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(claims_results):
+    files = {fw: claims_results / f"03_regularization_{fw}.json" for fw in ("torch", "keras")}
+    missing = [fw for fw, path in files.items() if not path.exists()]
+    if missing:
+        pytest.skip(f"lesson 03 claims did not run for {missing} in this session")
+    val = {fw: _validation_accuracies(path) for fw, path in files.items()}
+    assert set(val["torch"]) == set(val["keras"]) and len(val["torch"]) >= 8, val
+    separated, contradictions = 0, []
+    for first, second in (("torch", "keras"), ("keras", "torch")):
+        for a in val[first]:
+            for b in val[first]:
+                if 100 * (val[first][a] - val[first][b]) > RANKING_POINTS:
+                    separated += 1
+                    if val[second][a] <= val[second][b]:
+                        contradictions.append(f"{first}: {a} > {b}, {second}: {a} <= {b}")
+    assert separated, "no two techniques differ clearly: the ranking says nothing"
+    assert not contradictions, "the frameworks rank techniques differently:\n" + "\n".join(
+        contradictions
+    )

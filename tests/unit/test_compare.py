@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from course_lib import plots
-from course_lib.compare import Comparison, epochs_for_steps, run_comparison
+from course_lib.compare import Comparison, TechniqueTable, epochs_for_steps, run_comparison
 from course_lib.errors import UnknownNameError
 
 
@@ -127,3 +127,55 @@ def test_a_k_or_seed_given_twice_runs_once():
         quiet=True,
     )
     assert grid.ks == [1] and grid.seeds == [0] and len(calls) == 1
+
+
+# --- TechniqueTable (lesson 03's summary table) ----------------------------------------------
+def _table():
+    table = TechniqueTable()
+    for seed, (val, test) in enumerate([(0.70, 0.72), (0.72, 0.70), (0.74, 0.74)]):
+        table.add("baseline", seed, train=1.0, val=val, test=test, wall_s=2.0)
+        table.add("augmentation", seed, train=0.98, val=val + 0.14, test=test + 0.13, wall_s=6.0)
+    return table
+
+
+def test_technique_table_means_gaps_and_ranking():
+    table = _table()
+    assert table.names == ["baseline", "augmentation"]
+    assert table.mean("baseline", "val") == pytest.approx(72.0)
+    assert table.std("baseline", "val") == pytest.approx(2.0)
+    assert table.mean("baseline", "gap") == pytest.approx(28.0)
+    assert table.mean("augmentation", "gap") == pytest.approx(12.0)
+    assert table.gap_shrink("augmentation", "baseline") == pytest.approx(1 - 12 / 28)
+    assert table.mean("augmentation", "wall_s") == pytest.approx(6.0)
+    assert table.ranking("val") == ["augmentation", "baseline"]
+    assert table.ranking("gap") == ["augmentation", "baseline"]
+    assert table.ranking("wall_s") == ["baseline", "augmentation"]
+    metrics = table.as_metrics("table_")
+    assert metrics["table_augmentation_val"] == pytest.approx(0.86)
+    assert metrics["table_baseline_wall_s"] == pytest.approx(2.0)
+    text = table.table()
+    assert "augmentation" in text and "86.0 ±  2.0" in text and "3 seed(s)" in text
+
+
+def test_technique_table_repeated_seed_replaces_the_run():
+    table = TechniqueTable()
+    table.add("L2", 0, train=1.0, val=0.5, test=0.5, wall_s=1.0)
+    table.add("L2", 0, train=1.0, val=0.6, test=0.6, wall_s=1.0)
+    assert table.values("L2", "val").tolist() == [0.6]
+    assert table.std("L2", "val") == 0.0
+
+
+def test_technique_table_rejects_bad_input_with_a_fix():
+    table = _table()
+    with pytest.raises(ValueError, match="fraction in \\[0, 1\\]"):
+        table.add("x", 0, train=86.0, val=0.5, test=0.5, wall_s=1.0)
+    with pytest.raises(ValueError, match="wall_s"):
+        table.add("x", 0, train=1.0, val=0.5, test=0.5, wall_s=-1.0)
+    with pytest.raises(UnknownNameError, match="it has baseline, augmentation"):
+        table.mean("dropout", "val")
+    with pytest.raises(UnknownNameError, match="columns: train"):
+        table.mean("baseline", "accuracy")
+    flat = TechniqueTable()
+    flat.add("b", 0, train=0.5, val=0.5, test=0.5, wall_s=1.0)
+    with pytest.raises(ValueError, match="no positive gap"):
+        flat.gap_shrink("b", "b")

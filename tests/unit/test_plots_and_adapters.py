@@ -102,6 +102,22 @@ def test_plot_comparison_shows_mean_and_spread():
         plots.plot_comparison([0.1])
 
 
+def test_sparsity_and_weight_histograms_count_near_zero_weights():
+    dense = np.linspace(-0.1, 0.1, 1000)
+    sparse = np.concatenate([np.zeros(600), dense[:400]])
+    assert plots.sparsity(dense) == pytest.approx(0.01, abs=0.002)
+    assert plots.sparsity(sparse) == pytest.approx(0.6, abs=0.01)
+    fig = plots.plot_weight_histograms({"L2": dense, "L1": sparse})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["L2: 1% of |w| < 0.001", "L1: 60% of |w| < 0.001"]
+    assert fig.axes[0].get_yscale() == "log"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        plots.sparsity(np.array([]))
+    with pytest.raises(TypeError, match="non-empty dict"):
+        plots.plot_weight_histograms([dense])
+
+
 def test_save_figure_lands_in_the_report(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
     fig = plots.plot_history(_history())

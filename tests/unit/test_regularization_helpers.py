@@ -9,15 +9,6 @@ from course_lib.data import load_digits
 from course_lib.training import EarlyStopping
 
 
-@pytest.fixture(params=["torch", "keras"])
-def cl(request):
-    if request.param == "torch":
-        from course_lib import torch as module
-    else:
-        from course_lib import keras as module
-    return module
-
-
 @pytest.fixture(scope="module")
 def digits():
     d = load_digits()

@@ -11,15 +11,6 @@ from course_lib.training import EarlyStopping, History, output_metrics
 HISTORY_KEYS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
 
-@pytest.fixture(params=["torch", "keras"])
-def cl(request):
-    if request.param == "torch":
-        from course_lib import torch as module
-    else:
-        from course_lib import keras as module
-    return module
-
-
 @pytest.fixture(scope="module")
 def digits():
     d = load_digits()  # 8x8: fast, and small_cnn handles any H, W >= 8

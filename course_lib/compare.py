@@ -102,6 +102,11 @@ class Comparison:
 TABLE_KEYS = ("train", "val", "gap", "test", "wall_s")
 
 
+def _scale(key: str) -> float:
+    """Accuracies and the gap are reported in points (percent), wall time in seconds."""
+    return 1.0 if key == "wall_s" else 100.0
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
@@ -151,12 +156,11 @@ class TechniqueTable:
 
     def mean(self, name: str, key: str) -> float:
         """Mean over seeds; accuracies and the gap in points (percent), wall time in seconds."""
-        scale = 1.0 if key == "wall_s" else 100.0
-        return float(scale * self.values(name, key).mean())
+        return float(_scale(key) * self.values(name, key).mean())
 
     def std(self, name: str, key: str) -> float:
         """Standard deviation over seeds (ddof=1; 0 for one seed), in the units of :meth:`mean`."""
-        v = self.values(name, key) * (1.0 if key == "wall_s" else 100.0)
+        v = self.values(name, key) * _scale(key)
         return float(v.std(ddof=1)) if v.size > 1 else 0.0
 
     def gap_shrink(self, name: str, baseline: str) -> float:
@@ -190,7 +194,7 @@ class TechniqueTable:
     def as_metrics(self, prefix: str = "") -> dict[str, float]:
         """``{"<prefix><technique>_<column>": mean}`` (fractions; wall time in seconds)."""
         return {
-            f"{prefix}{_slug(name)}_{key}": self.mean(name, key) / (1 if key == "wall_s" else 100)
+            f"{prefix}{_slug(name)}_{key}": self.mean(name, key) / _scale(key)
             for name in self.rows
             for key in TABLE_KEYS
         }

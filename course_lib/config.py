@@ -111,6 +111,28 @@ SIZES["03_regularization"] = {
     "teaching": _REGULARIZATION_TEACHING,
     "full":     _REGULARIZATION_TEACHING | {"seeds": 5, "l2sp_seeds": 5},
 }
+# Lesson 04, part A: the sinusoid family of the MAML paper (meta-batch, K, inner rate, Adam 1e-3
+# fixed in every mode); meta_iterations per method (the paper: 70,000); eval_tasks unseen tasks,
+# eval_query points each, adapted for up to eval_steps SGD steps. k_more: the second support size.
+# Part B: n_way-way episodes with k_few / k_many shots and n_query queries per class drawn from
+# the held-out alphabets, test_episodes of each (within_episodes inside single alphabets);
+# prototypical networks train on proto_episodes episodes of the source alphabets (proto_way-way,
+# 1-shot), first-order MAML for maml_iterations of maml_batch episodes, maml_*_steps inner steps.
+_META_TEACHING = {"k_shot": 5, "k_more": 10, "meta_batch": 25, "query": 10,
+                  "meta_iterations": 15_000, "pretrain_iterations": 15_000, "reptile_steps": 5,
+                  "eval_tasks": 600, "eval_query": 100, "eval_steps": 10,
+                  "n_way": 5, "k_few": 1, "k_many": 5, "n_query": 10, "test_episodes": 600,
+                  "within_episodes": 660, "proto_way": 20, "proto_query": 5,
+                  "proto_episodes": 600, "maml_iterations": 400, "maml_batch": 4,
+                  "maml_train_steps": 1, "maml_test_steps": 3}
+SIZES["04_meta_learning"] = {
+    "smoke":    _META_TEACHING | {"meta_iterations": 20, "pretrain_iterations": 20,
+                                  "eval_tasks": 20, "eval_query": 20, "k_many": 2, "n_query": 2,
+                                  "test_episodes": 10, "within_episodes": 11, "proto_query": 2,
+                                  "proto_episodes": 3, "maml_iterations": 2, "maml_batch": 2},
+    "teaching": _META_TEACHING,
+    "full":     _META_TEACHING | {"meta_iterations": 70_000, "pretrain_iterations": 70_000},
+}
 # fmt: on
 
 

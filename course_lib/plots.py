@@ -1,5 +1,5 @@
 """Figures the lessons share: image grids, learning curves, comparison bars, feature spaces,
-weight histograms, sinusoid tasks.
+weight histograms, sinusoid tasks and how fast a model adapts to them.
 
 Every function returns a matplotlib figure sized for a notebook column. :func:`save_figure` writes
 one to ``build/figures/`` where ``course report`` picks it up.
@@ -73,6 +73,94 @@ def plot_sinusoid_tasks(tasks: SinusoidTasks, *, max_tasks: int = 5) -> plt.Figu
         ax.scatter(tasks.x_support[t, :, 0], tasks.y_support[t, :, 0], color=line.get_color(), s=18)
     ax.set(xlabel="x", ylabel="y", title="Sinusoid tasks: curves and their K support points")
     ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_adaptation_curves(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    reference: Mapping[str, Mapping[int, float]] | None = None,
+    ylabel: str = "query MSE",
+    title: str = "Unseen tasks: error after N adaptation steps",
+) -> plt.Figure:
+    """One line per method: the error after 0, 1, 2, ... adaptation steps; ``reference``
+    points (e.g. the paper's numbers) as markers in the matching colour order."""
+    if not curves:
+        raise ValueError("curves is empty: pass {method name: values after 0, 1, ... steps}.")
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for name, curve in curves.items():
+        ax.plot(np.arange(len(curve)), curve, marker="o", ms=3, lw=1.6, label=name)
+    for name, values in (reference or {}).items():
+        steps = sorted(values)
+        ax.plot(steps, [values[s] for s in steps], ls="none", marker="x", ms=7, color="0.3",
+                label=name if len(reference or {}) == 1 else None)
+        ax.annotate(name, (steps[-1], values[steps[-1]]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7, color="0.3")
+    ax.set(xlabel="adaptation steps (SGD on the K support points)", ylabel=ylabel, title=title)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sinusoid_adaptation(
+    tasks: SinusoidTasks,
+    predictions: Mapping[str, Mapping[int, np.ndarray]],
+    x_grid: np.ndarray,
+    *,
+    task: int = 0,
+) -> plt.Figure:
+    """The MAML paper's picture: one panel per method with the true curve of task ``task``,
+    its K support points and the prediction after each number of adaptation steps."""
+    if not predictions:
+        raise ValueError("predictions is empty: pass {method name: {steps: prediction}}.")
+    fig, axes = plt.subplots(
+        1, len(predictions), figsize=(NOTEBOOK_WIDTH, 3.4), sharey=True, squeeze=False
+    )
+    shades = plt.cm.viridis(np.linspace(0.85, 0.15, max(len(p) for p in predictions.values())))
+    for ax, (name, by_steps) in zip(axes[0], predictions.items(), strict=True):
+        ax.plot(x_grid, tasks.curve(task, x_grid), color="red", lw=2, label="true function")
+        for shade, (steps, y) in zip(shades, sorted(by_steps.items()), strict=False):
+            style = "--" if steps == 0 else "-"
+            ax.plot(x_grid, y, style, color=shade, lw=1.6, label=f"after {steps} steps")
+        ax.scatter(tasks.x_support[task, :, 0], tasks.y_support[task, :, 0], color="black",
+                   marker="^", s=40, zorder=3, label=f"K = {tasks.x_support.shape[1]} points")
+        ax.set(title=name, xlabel="x")
+    axes[0, 0].set_ylabel("y")
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_episode_accuracies(
+    accuracies: Mapping[str, Mapping[str, Sequence[float] | np.ndarray]],
+    *,
+    title: str = "Few-shot accuracy on unseen characters",
+) -> plt.Figure:
+    """Grouped bars: the mean episode accuracy of each method in each setting (e.g. "1-shot"),
+    with its 95 % confidence interval as an error bar."""
+    from course_lib.meta import mean_ci95
+
+    if not accuracies:
+        raise ValueError("accuracies is empty: pass {method: {setting: per-episode accuracies}}.")
+    settings: list[str] = []
+    for per_setting in accuracies.values():
+        settings += [s for s in per_setting if s not in settings]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / len(accuracies)
+    for i, (method, per_setting) in enumerate(accuracies.items()):
+        stats = [mean_ci95(per_setting[s]) if s in per_setting else (np.nan, 0.0)
+                 for s in settings]
+        xs = np.arange(len(settings)) + (i - (len(accuracies) - 1) / 2) * width
+        means = [100 * m for m, _ in stats]
+        bars = ax.bar(xs, means, width, yerr=[100 * c for _, c in stats], capsize=3, label=method)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+    ax.set_xticks(np.arange(len(settings)), settings)
+    ax.set(ylabel="query accuracy (%)", title=title)
+    low = min(100 * np.mean(v) for p in accuracies.values() for v in p.values())
+    ax.set_ylim(max(0.0, low - 15), 101)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 

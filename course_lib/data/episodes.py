@@ -12,13 +12,19 @@ from course_lib.data.types import LabelledImages
 
 @dataclass(frozen=True)
 class Episode:
-    """One few-shot task. Labels are relabelled ``0 .. n_way-1``; ``classes`` maps them back."""
+    """One few-shot task. Labels are relabelled ``0 .. n_way-1``; ``classes`` maps them back.
+
+    ``support_idx`` and ``query_idx`` are the images' positions in the sampler's dataset (to look
+    up features computed once for the whole set).
+    """
 
     support_x: np.ndarray
     support_y: np.ndarray
     query_x: np.ndarray
     query_y: np.ndarray
     classes: np.ndarray
+    support_idx: np.ndarray
+    query_idx: np.ndarray
 
 
 class EpisodeSampler:
@@ -71,6 +77,8 @@ class EpisodeSampler:
             self.data.images[q_idx],
             np.repeat(ways, self.n_query),
             classes,
+            s_idx,
+            q_idx,
         )
 
     def __iter__(self) -> Iterator[Episode]:

@@ -95,3 +95,26 @@ def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(claims_resu
     assert not contradictions, "the frameworks rank techniques differently:\n" + "\n".join(
         contradictions
     )
+
+
+# Lesson 04: the prototypical network must reach the same few-shot accuracy in both frameworks.
+PROTO_AGREEMENT_POINTS = 3.0
+
+
+def test_lesson_04_frameworks_agree_on_prototypical_network_accuracy(claims_results):
+    files = {fw: claims_results / f"04_meta_learning_{fw}.json" for fw in ("torch", "keras")}
+    missing = [fw for fw, path in files.items() if not path.exists()]
+    if missing:
+        pytest.skip(f"lesson 04 claims did not run for {missing} in this session")
+    torch_m, keras_m = (json.loads(files[fw].read_text())["metrics"] for fw in ("torch", "keras"))
+    cells = [
+        name
+        for name in torch_m
+        if name.startswith("glyphs_prototypical_network_") and name.endswith("_accuracy")
+    ]
+    assert len(cells) == 3, cells  # 1-shot, 5-shot, 1-shot within one alphabet
+    apart = {n: 100 * abs(torch_m[n] - keras_m[n]) for n in cells}
+    too_far = {n: round(d, 1) for n, d in apart.items() if d > PROTO_AGREEMENT_POINTS}
+    assert not too_far, (
+        f"torch and Keras differ by more than {PROTO_AGREEMENT_POINTS} points: {too_far}"
+    )

@@ -133,6 +133,20 @@ SIZES["04_meta_learning"] = {
     "teaching": _META_TEACHING,
     "full":     _META_TEACHING | {"meta_iterations": 70_000, "pretrain_iterations": 70_000},
 }
+# Lesson 05: three tasks on the glyphs (course_lib.multitask.glyph_tasks): new_chars characters
+# of the held-out alphabets with new_k labelled images each, source_chars source characters with
+# source_k each, and the alphabet of every image; test_per_char test images per character.
+# Every run trains `steps` Adam steps at `lr`, batch_size images per task and step; the trunk is
+# the small CNN at `width` (fixed across modes: nbval checks the parameter table).
+_MULTITASK_TEACHING = {"new_chars": 100, "new_k": 2, "source_chars": 300, "source_k": 12,
+                       "test_per_char": 8, "steps": 500, "lr": 3e-3, "batch_size": 32,
+                       "width": 16, "seeds": 3}
+SIZES["05_multitask"] = {
+    "smoke":    _MULTITASK_TEACHING | {"new_k": 1, "source_k": 2, "test_per_char": 2,
+                                       "steps": 3, "seeds": 1},
+    "teaching": _MULTITASK_TEACHING,
+    "full":     _MULTITASK_TEACHING | {"steps": 2000, "seeds": 5},
+}
 # fmt: on
 
 

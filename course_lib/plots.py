@@ -7,7 +7,7 @@ one to ``build/figures/`` where ``course report`` picks it up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +93,23 @@ def plot_adaptation_curves(
         ax.plot(np.arange(len(curve)), curve, marker="o", ms=3, lw=1.6, label=name)
     for name, values in (reference or {}).items():
         steps = sorted(values)
-        ax.plot(steps, [values[s] for s in steps], ls="none", marker="x", ms=7, color="0.3",
-                label=name if len(reference or {}) == 1 else None)
-        ax.annotate(name, (steps[-1], values[steps[-1]]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=7, color="0.3")
+        ax.plot(
+            steps,
+            [values[s] for s in steps],
+            ls="none",
+            marker="x",
+            ms=7,
+            color="0.3",
+            label=name if len(reference or {}) == 1 else None,
+        )
+        ax.annotate(
+            name,
+            (steps[-1], values[steps[-1]]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+            color="0.3",
+        )
     ax.set(xlabel="adaptation steps (SGD on the K support points)", ylabel=ylabel, title=title)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
@@ -124,8 +137,15 @@ def plot_sinusoid_adaptation(
         for shade, (steps, y) in zip(shades, sorted(by_steps.items()), strict=False):
             style = "--" if steps == 0 else "-"
             ax.plot(x_grid, y, style, color=shade, lw=1.6, label=f"after {steps} steps")
-        ax.scatter(tasks.x_support[task, :, 0], tasks.y_support[task, :, 0], color="black",
-                   marker="^", s=40, zorder=3, label=f"K = {tasks.x_support.shape[1]} points")
+        ax.scatter(
+            tasks.x_support[task, :, 0],
+            tasks.y_support[task, :, 0],
+            color="black",
+            marker="^",
+            s=40,
+            zorder=3,
+            label=f"K = {tasks.x_support.shape[1]} points",
+        )
         ax.set(title=name, xlabel="x")
     axes[0, 0].set_ylabel("y")
     axes[0, -1].legend(fontsize=7, loc="lower right")
@@ -150,8 +170,7 @@ def plot_episode_accuracies(
     fig, ax = plt.subplots(figsize=(7, 3.6))
     width = 0.8 / len(accuracies)
     for i, (method, per_setting) in enumerate(accuracies.items()):
-        stats = [mean_ci95(per_setting[s]) if s in per_setting else (np.nan, 0.0)
-                 for s in settings]
+        stats = [mean_ci95(per_setting[s]) if s in per_setting else (np.nan, 0.0) for s in settings]
         xs = np.arange(len(settings)) + (i - (len(accuracies) - 1) / 2) * width
         means = [100 * m for m, _ in stats]
         bars = ax.bar(xs, means, width, yerr=[100 * c for _, c in stats], capsize=3, label=method)
@@ -282,30 +301,30 @@ def plot_comparison(
     return fig
 
 
-def plot_comparison_grid(
-    comparison: Any, *, title: str | None = None, strategies: Sequence[str] | None = None
+def _grouped_bars(
+    names: Sequence[str],
+    groups: Sequence[Any],
+    group_labels: Sequence[str],
+    values: Callable[[str, Any], np.ndarray],
+    title: str,
 ) -> plt.Figure:
-    """Grouped bars from a :class:`~course_lib.compare.Comparison`: one group per K, one bar per
-    strategy (mean accuracy in %, error bar = std over seeds, a dot per seed)."""
-    names = list(strategies or comparison.strategies)
-    ks = list(comparison.ks)
+    """One group of bars per entry of ``groups``, one bar per name: mean in %, std error bar,
+    a dot per seed; ``values(name, group)`` gives the fractions (one per seed)."""
     fig, ax = plt.subplots(figsize=(NOTEBOOK_WIDTH, 4.0))
     width = 0.8 / len(names)
     colors = plt.get_cmap("tab10").colors
     for i, name in enumerate(names):
-        x = np.arange(len(ks)) + (i - (len(names) - 1) / 2) * width
-        means = [comparison.mean(name, k) for k in ks]
-        stds = [comparison.std(name, k) for k in ks]
-        ax.bar(x, means, width, yerr=stds, capsize=3, label=name, color=colors[i % 10], zorder=2)
-        for xi, k in zip(x, ks, strict=True):
-            seeds = 100 * comparison.values(name, k)
+        x = np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width
+        for xi, group in zip(x, groups, strict=True):
+            seeds = 100 * np.asarray(values(name, group), dtype=float)
+            if seeds.size == 0:
+                continue
+            std = seeds.std(ddof=1) if seeds.size > 1 else 0.0
+            ax.bar(xi, seeds.mean(), width, yerr=std, capsize=3, color=colors[i % 10], zorder=2,
+                   label=name if xi == x[0] else None)  # fmt: skip
             ax.scatter(np.full(seeds.size, xi), seeds, s=8, color="black", zorder=3)
-    ax.set_xticks(np.arange(len(ks)), [f"K = {k} labels per class" for k in ks])
-    ax.set(
-        ylabel="test accuracy (%)",
-        ylim=(0, 105),
-        title=title or f"mean ± std over {len(comparison.seeds)} seeds",
-    )
+    ax.set_xticks(np.arange(len(groups)), list(group_labels))
+    ax.set(ylabel="test accuracy (%)", ylim=(0, 105), title=title)
     ax.grid(axis="y", alpha=0.3, zorder=0)
     # Below the axes: inside, the legend would hide the lowest bars.
     ax.legend(
@@ -317,6 +336,41 @@ def plot_comparison_grid(
     )
     fig.tight_layout()
     return fig
+
+
+def plot_comparison_grid(
+    comparison: Any, *, title: str | None = None, strategies: Sequence[str] | None = None
+) -> plt.Figure:
+    """Grouped bars from a :class:`~course_lib.compare.Comparison`: one group per K, one bar per
+    strategy (mean accuracy in %, error bar = std over seeds, a dot per seed)."""
+    ks = list(comparison.ks)
+    return _grouped_bars(
+        list(strategies or comparison.strategies),
+        ks,
+        [f"K = {k} labels per class" for k in ks],
+        comparison.values,
+        title or f"mean ± std over {len(comparison.seeds)} seeds",
+    )
+
+
+def plot_task_table(table: Any, *, title: str | None = None) -> plt.Figure:
+    """Grouped bars from a :class:`~course_lib.multitask.MultiTaskTable`: one group per task,
+    one bar per setup (single-task, multi-task, ...), mean ± std over seeds, a dot per seed."""
+    setups = list(table.scores)
+    if not setups:
+        raise ValueError("The table is empty: add() some results first.")
+
+    def values(setup: str, task: str) -> np.ndarray:
+        return np.asarray(table.scores[setup].get(task, []))
+
+    seeds = max(len(v) for row in table.scores.values() for v in row.values())
+    return _grouped_bars(
+        setups,
+        list(table.tasks),
+        [f"task: {t}" for t in table.tasks],
+        values,
+        title or f"test accuracy per task, mean ± std over {seeds} seed{'s' * (seeds > 1)}",
+    )
 
 
 def plot_feature_space(
@@ -373,11 +427,15 @@ def plot_weight_histograms(
     fig, ax = plt.subplots(figsize=(min(NOTEBOOK_WIDTH, 7.0), 3.4))
     for name, w in arrays.items():
         share = sparsity(w, threshold)
-        ax.hist(np.clip(w, -reach, reach), bins=edges, histtype="step", linewidth=1.6,
-                label=f"{name}: {share:.0%} of |w| < {threshold:g}")
+        ax.hist(
+            np.clip(w, -reach, reach),
+            bins=edges,
+            histtype="step",
+            linewidth=1.6,
+            label=f"{name}: {share:.0%} of |w| < {threshold:g}",
+        )
     ax.set_yscale("log")
-    ax.set(xlabel="weight value", ylabel="count (log scale)",
-           title=title or "weight values")
+    ax.set(xlabel="weight value", ylabel="count (log scale)", title=title or "weight values")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

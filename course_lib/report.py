@@ -24,6 +24,29 @@ figure{display:inline-block;margin:.5em} figure img{max-width:520px;border:1px s
 """
 
 
+LIBRARIES = ("torch", "torchvision", "tensorflow", "keras", "numpy", "matplotlib")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries the lessons use (read without importing them)."""
+    from importlib import metadata
+
+    found = {}
+    for name in LIBRARIES:
+        for dist in (name, f"{name}-cpu"):  # tensorflow-cpu installs as its own distribution
+            try:
+                found[name] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        found.setdefault(name, "not installed")
+    return found
+
+
+def _versions_line() -> str:
+    return " · ".join(f"{name} {version}" for name, version in library_versions().items())
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
@@ -67,6 +90,7 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
         f"<p class='meta'>mode: {', '.join(modes)} · course_lib {__version__} · Python "
         f"{platform.python_version()} · generated "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        f"<p class='meta'>{html.escape(_versions_line())}</p>",
     ]
     if not results:
         out.append(
@@ -153,6 +177,8 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
         return "No results yet: run the lessons with `course run`.\n"
     lines = [
         "# Post-Training Improvement course — report",
+        "",
+        f"course_lib {__version__} · Python {platform.python_version()} · {_versions_line()}",
         "",
         "| lesson | framework | mode | wall (s) | claims holding |",
         "|---|---|---|---:|---:|",

@@ -52,6 +52,11 @@ from course_lib.keras.models import (  # noqa: E402
     trainable_summary,
     unfreeze,
 )
+from course_lib.keras.multitask import (  # noqa: E402
+    evaluate_multitask,
+    fit_multitask,
+    predict_multitask,
+)
 from course_lib.keras.training import (  # noqa: E402
     data_loader,
     evaluate,
@@ -74,9 +79,11 @@ __all__ = [
     "data_loader",
     "device",
     "evaluate",
+    "evaluate_multitask",
     "feature_extractor",
     "features",
     "fit",
+    "fit_multitask",
     "framework_info",
     "freeze",
     "layer_names",
@@ -85,6 +92,7 @@ __all__ = [
     "mlp_weights",
     "per_task",
     "predict",
+    "predict_multitask",
     "pretrained_cnn",
     "recalibrate_batchnorm",
     "replace_head",

@@ -32,6 +32,7 @@ from course_lib.torch.models import (
     trainable_summary,
     unfreeze,
 )
+from course_lib.torch.multitask import evaluate_multitask, fit_multitask, predict_multitask
 from course_lib.torch.training import (
     data_loader,
     evaluate,
@@ -54,9 +55,11 @@ __all__ = [
     "data_loader",
     "device",
     "evaluate",
+    "evaluate_multitask",
     "feature_extractor",
     "features",
     "fit",
+    "fit_multitask",
     "framework_info",
     "freeze",
     "layer_names",
@@ -65,6 +68,7 @@ __all__ = [
     "mlp_weights",
     "per_task",
     "predict",
+    "predict_multitask",
     "pretrained_cnn",
     "recalibrate_batchnorm",
     "replace_head",

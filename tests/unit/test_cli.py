@@ -109,3 +109,22 @@ def test_doctor_fails_on_a_bad_mode_and_a_missing_package(monkeypatch, capsys):
 def test_course_doctor_exit_code_follows_the_checks(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "turbo")
     assert cli.main(["doctor", "--framework", "torch"]) == 1
+
+
+def test_report_names_the_library_versions_and_flags_failed_claims(monkeypatch, tmp_path):
+    from course_lib import report
+    from course_lib.results import LessonResults
+
+    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
+    results = LessonResults("05_multitask", "torch", mode="smoke")
+    results.claim("a claim that holds", 6.0, 5.0)
+    results.claim("a claim that fails", 1.0, 5.0)
+    results.save()
+    versions = report.library_versions()
+    assert set(versions) == set(report.LIBRARIES)
+    for fmt in ("md", "html"):
+        text = report.write_report(fmt, build=tmp_path).read_text()
+        assert f"torch {versions['torch']}" in text and f"keras {versions['keras']}" in text
+    md = (tmp_path / "report.md").read_text()
+    assert "| 1/2 |" in md and "**NO**" in md
+    assert "1 claim(s) did not hold" in (tmp_path / "report.html").read_text()

@@ -69,6 +69,55 @@ def _html_figure(build: Path, relative: str) -> str:
     )
 
 
+def claims_overview(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every claim once, the frameworks side by side: ``lesson``, ``statement``, ``direction``,
+    ``threshold`` and, per framework that made it, ``{"value": ..., "holds": ...}``."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        for c in r["claims"]:
+            row = rows.setdefault(
+                (r["lesson"], c["statement"]),
+                {"lesson": r["lesson"], "statement": c["statement"],
+                 "direction": c.get("direction", ">="), "threshold": c["threshold"]},
+            )  # fmt: skip
+            row[r["framework"]] = {"value": c["value"], "holds": bool(c["holds"])}
+    return list(rows.values())
+
+
+def _frameworks(results: list[dict[str, Any]]) -> list[str]:
+    present = {r["framework"] for r in results}
+    return [fw for fw in ("torch", "keras") if fw in present] + sorted(present - {"torch", "keras"})
+
+
+def _overview_html(results: list[dict[str, Any]]) -> list[str]:
+    frameworks = _frameworks(results)
+    out = [
+        "<h2>Every claim</h2><table><tr><th>lesson</th><th>claim</th><th>threshold</th>"
+        + "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks)
+        + "</tr>"
+    ]
+    for row in claims_overview(results):
+        cells = []
+        for fw in frameworks:
+            c = row.get(fw)
+            if c is None:
+                cells.append("<td>–</td>")
+            else:
+                mark = "<span class='holds'>holds</span>" if c["holds"] else (
+                    "<span class='fails'>DOES NOT HOLD</span>")  # fmt: skip
+                cells.append(f"<td class='num'>{_fmt(c['value'])} {mark}</td>")
+        failed = any(not row[fw]["holds"] for fw in frameworks if fw in row)
+        css = " class='fail'" if failed else ""
+        out.append(
+            f"<tr{css}><td>{html.escape(row['lesson'])}</td>"
+            f"<td>{html.escape(row['statement'])}</td>"
+            f"<td class='num'>{html.escape(row['direction'])} {_fmt(row['threshold'])}</td>"
+            f"{''.join(cells)}</tr>"
+        )
+    out.append("</table>")
+    return out
+
+
 def read_runs(build: Path) -> dict[str, dict[str, Any]]:
     """Notebook runs recorded by ``course run`` (``build/runs.json``), by ``lesson_framework``."""
     path = build / "runs.json"
@@ -125,6 +174,7 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
                 f"{html.escape(run['error'])}</td></tr>"
             )
         out.append("</table>")
+        out += _overview_html(results)
     for lesson, runs in _group(results).items():
         out.append(f"<h2>{html.escape(lesson)}</h2>")
         for r in runs:
@@ -189,18 +239,23 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
             f"| {r['lesson']} | {r['framework']} | {r['mode']} | {r['wall_s']:.1f} | "
             f"{held}/{len(r['claims'])} |"
         )
+    frameworks = _frameworks(results)
     lines += [
         "",
-        "| lesson | framework | claim | value | threshold | holds |",
-        "|---|---|---|---:|---:|---|",
+        "| lesson | claim | threshold | " + " | ".join(frameworks) + " |",
+        "|---|---|---:|" + "---:|" * len(frameworks),
     ]
-    for r in results:
-        for c in r["claims"]:
-            lines.append(
-                f"| {r['lesson']} | {r['framework']} | {c['statement']} | "
-                f"{_fmt(c['value'])} | {c.get('direction', '>=')} {_fmt(c['threshold'])} "
-                f"| {'yes' if c['holds'] else '**NO**'} |"
+    for row in claims_overview(results):
+        cells = []
+        for fw in frameworks:
+            c = row.get(fw)
+            cells.append(
+                "–" if c is None else f"{_fmt(c['value'])} {'holds' if c['holds'] else '**NO**'}"
             )
+        lines.append(
+            f"| {row['lesson']} | {row['statement']} | {row['direction']} "
+            f"{_fmt(row['threshold'])} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -221,6 +221,11 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
     return "\n".join(out)
 
 
+def _md_cell(text: str) -> str:
+    """Text for one Markdown table cell: a ``|`` in it would end the cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def render_markdown(results: list[dict[str, Any]]) -> str:
     """A compact Markdown summary (for CI logs): run times and every claim."""
     if not results:
@@ -253,7 +258,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
                 "–" if c is None else f"{_fmt(c['value'])} {'holds' if c['holds'] else '**NO**'}"
             )
         lines.append(
-            f"| {row['lesson']} | {row['statement']} | {row['direction']} "
+            f"| {row['lesson']} | {_md_cell(row['statement'])} | {row['direction']} "
             f"{_fmt(row['threshold'])} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines) + "\n"

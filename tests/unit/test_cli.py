@@ -119,6 +119,7 @@ def test_report_names_the_library_versions_and_flags_failed_claims(monkeypatch, 
     results = LessonResults("05_multitask", "torch", mode="smoke")
     results.claim("a claim that holds", 6.0, 5.0)
     results.claim("a claim that fails", 1.0, 5.0)
+    results.claim("|w| < 1e-3 in a table cell", 1.0, 0.5)
     results.save()
     other = LessonResults("05_multitask", "keras", mode="smoke")
     other.claim("a claim that holds", 7.0, 5.0)
@@ -129,10 +130,15 @@ def test_report_names_the_library_versions_and_flags_failed_claims(monkeypatch, 
         text = report.write_report(fmt, build=tmp_path).read_text()
         assert f"torch {versions['torch']}" in text and f"keras {versions['keras']}" in text
     md = (tmp_path / "report.md").read_text()
-    assert "| 1/2 |" in md and "**NO**" in md
+    assert "| 2/3 |" in md and "**NO**" in md
     # every claim once, the frameworks side by side ("–" where one made no such claim)
     assert "| 05_multitask | a claim that holds | >= 5 | 6 holds | 7 holds |" in md
     assert "| 05_multitask | a claim that fails | >= 5 | 1 **NO** | – |" in md
     rows = report.claims_overview(report.read_results(tmp_path / "results"))
-    assert [r["statement"] for r in rows] == ["a claim that holds", "a claim that fails"]
+    assert [r["statement"] for r in rows] == [
+        "a claim that holds",
+        "a claim that fails",
+        "|w| < 1e-3 in a table cell",
+    ]
+    assert "| 05_multitask | \\|w\\| < 1e-3 in a table cell | >= 0.5 | 1 holds | – |" in md
     assert "1 claim(s) did not hold" in (tmp_path / "report.html").read_text()

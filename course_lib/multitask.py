@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from course_lib import config
 from course_lib.data.types import LabelledImages
 from course_lib.errors import UnknownNameError
-from course_lib.training import History, check_positive_int, describe, resolve_quiet
+from course_lib.training import History, _check_rate, check_positive_int, describe, resolve_quiet
 
 MISSING = -1
 """The label of an image that has no label for a task (PyTorch ``ignore_index``, Keras
@@ -354,6 +354,26 @@ def check_loss_weights(
             raise ValueError(f"loss_weights[{task!r}] must be a number >= 0, got {w!r}.")
         weights[task] = float(w)
     return weights
+
+
+def check_fit_multitask_args(
+    train: object,
+    val: object,
+    *,
+    steps: object,
+    lr: object,
+    batch_size: object,
+    loss_weights: Mapping[str, float] | None,
+    weighting: object,
+) -> tuple[MultiTaskData, float, dict[str, float]]:
+    """Both frameworks' ``fit_multitask`` checks, before any work: ``(train, lr, weights)``."""
+    train = check_multitask_data(train)
+    if val is not None:
+        check_multitask_data(val, "val")
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    weights = check_loss_weights(train.tasks, loss_weights, weighting)
+    return train, _check_rate("lr", lr), weights
 
 
 def run_steps(

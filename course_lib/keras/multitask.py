@@ -19,7 +19,7 @@ from course_lib.keras import workers
 from course_lib.multitask import (
     MISSING,
     MultiTaskData,
-    check_loss_weights,
+    check_fit_multitask_args,
     check_multitask_data,
     run_steps,
     task_accuracies,
@@ -89,14 +89,18 @@ def fit_multitask(
     ``task_weights()`` method, the history records them). History entries every ``log_every``
     steps: ``loss``, ``loss_<task>``, ``val_<task>`` (accuracy on ``val``), ``weight_<task>``.
     """
-    train = check_multitask_data(train)
-    if val is not None:
-        check_multitask_data(val, "val")
-    weights = check_loss_weights(train.tasks, loss_weights, weighting)
+    train, lr, weights = check_fit_multitask_args(
+        train,
+        val,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        loss_weights=loss_weights,
+        weighting=weighting,
+    )
     _check_outputs(model, train.tasks)
     if not model.trainable_weights:
         raise ValueError("Nothing to train: every layer of the model is frozen.")
-    lr = float(lr)
     tasks = train.tasks
     images = train.images[..., None]
     labels = {t: train.labels[t] for t in tasks}

@@ -17,7 +17,7 @@ from torch import nn
 from course_lib.multitask import (
     MISSING,
     MultiTaskData,
-    check_loss_weights,
+    check_fit_multitask_args,
     check_multitask_data,
     run_steps,
     task_accuracies,
@@ -68,11 +68,15 @@ def fit_multitask(
     """
     from course_lib.torch import device, to_batch
 
-    train = check_multitask_data(train)
-    if val is not None:
-        check_multitask_data(val, "val")
-    weights = check_loss_weights(train.tasks, loss_weights, weighting)
-    lr = float(lr)
+    train, lr, weights = check_fit_multitask_args(
+        train,
+        val,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        loss_weights=loss_weights,
+        weighting=weighting,
+    )
     dev = device()
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -295,6 +295,10 @@ def test_fit_multitask_errors_say_what_to_fix(cl, split):
                          steps=1)  # fmt: skip
     with pytest.raises(ValueError, match="no output for task"):
         cl.fit_multitask(multi_head(cl, {"new": 10}), train, steps=1, quiet=True)
+    with pytest.raises(ValueError, match="positive learning rate"):
+        cl.fit_multitask(multi_head(cl, {"new": 10}), train.only("new"), steps=1, lr=-1.0)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        cl.fit_multitask(multi_head(cl, {"new": 10}), train.only("new"), steps=0)
     with pytest.raises(ValueError, match="not both"):
         cl.fit_multitask(multi_head(cl, dict(train.num_classes)), train, steps=1,
                          loss_weights={"new": 1.0}, weighting=lambda losses: 0)  # fmt: skip

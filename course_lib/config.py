@@ -147,6 +147,19 @@ SIZES["05_multitask"] = {
     "teaching": _MULTITASK_TEACHING,
     "full":     _MULTITASK_TEACHING | {"steps": 2000, "seeds": 5},
 }
+# Lesson 06, the capstone: two new problems, every strategy under one budget. The close one: all
+# characters of one held-out script (course_lib.capstone.CLOSE_ALPHABET) with k_close labels each;
+# the far one: the handwritten digits with k_far labels each (digits_images of the 1,797).
+# Every trained strategy gets `steps` optimizer steps of batch_size images; multi-task adds
+# source_chars source characters with source_k images each as a second task.
+_CAPSTONE_TEACHING = {"k_close": 5, "k_far": 10, "seeds": 3, "steps": 200, "batch_size": 16,
+                      "source_chars": 100, "source_k": 10, "digits_images": 1797}
+SIZES["06_capstone"] = {
+    "smoke":    _CAPSTONE_TEACHING | {"k_close": 1, "k_far": 2, "seeds": 1, "steps": 2,
+                                      "source_chars": 10, "source_k": 2, "digits_images": 200},
+    "teaching": _CAPSTONE_TEACHING,
+    "full":     _CAPSTONE_TEACHING | {"seeds": 5},
+}
 # fmt: on
 
 

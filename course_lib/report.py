@@ -84,6 +84,35 @@ def claims_overview(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def claims_table(results: list[dict[str, Any]]) -> str:
+    """Plain text: every claim once, one column per framework (value and whether it holds), the
+    threshold, and the statement last; the mode of each lesson's runs is noted at the bottom."""
+    if not results:
+        return "No results yet: run the earlier lessons first, e.g. `course run 01 02 03 04 05`."
+    frameworks = _frameworks(results)
+    lesson_w = max(len("lesson"), *(len(r["lesson"]) for r in results))
+    head = f"{'lesson':<{lesson_w}}  " + "  ".join(f"{fw:>16}" for fw in frameworks)
+    lines = [f"{head}  {'threshold':>10}  claim", "-" * (len(head) + 19)]
+    for row in claims_overview(results):
+        cells = []
+        for fw in frameworks:
+            c = row.get(fw)
+            cells.append(
+                f"{'–':>16}" if c is None
+                else f"{_fmt(c['value']):>9} {'holds' if c['holds'] else 'NO':>6}"
+            )  # fmt: skip
+        threshold = f"{row['direction']} {_fmt(row['threshold'])}"
+        lines.append(
+            f"{row['lesson']:<{lesson_w}}  " + "  ".join(cells)
+            + f"  {threshold:>10}  {row['statement']}"
+        )  # fmt: skip
+    modes = sorted({f"{r['lesson']} {r['framework']}: {r['mode']}" for r in results})
+    held = sum(c["holds"] for r in results for c in r["claims"])
+    total = sum(len(r["claims"]) for r in results)
+    lines.append(f"({held} of {total} claims hold; modes: {'; '.join(modes)})")
+    return "\n".join(lines)
+
+
 def _frameworks(results: list[dict[str, Any]]) -> list[str]:
     present = {r["framework"] for r in results}
     return [fw for fw in ("torch", "keras") if fw in present] + sorted(present - {"torch", "keras"})

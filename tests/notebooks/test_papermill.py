@@ -36,3 +36,47 @@ def test_course_run_writes_notebook_results_runs_and_report(tmp_path, monkeypatc
     runs = json.loads((tmp_path / "runs.json").read_text())
     assert runs["00_setup_keras"]["ok"] and runs["00_setup_keras"]["wall_s"] > 0
     assert "00_setup" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_capstone_reads_the_earlier_results_and_recomputes_nothing(
+    framework, tmp_path, monkeypatch
+):
+    """Lesson 06 lists every claim of the results files it finds, and leaves those files alone."""
+    import nbformat
+
+    from course_lib.results import LessonResults
+
+    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
+    earlier = LessonResults("01_transfer", "torch", mode="teaching")
+    earlier.claim("a claim from lesson 01 that holds", 21.5, 15)
+    earlier.claim("a claim from lesson 01 that fails", 1.25, 5)
+    earlier.save()
+    other = LessonResults("05_multitask", "keras", mode="teaching")
+    other.claim("a claim from lesson 05", 12.5, 5)
+    other.save()
+    stale = LessonResults("06_capstone", framework, mode="teaching")  # its own, from a last run
+    stale.claim("a stale capstone claim", 0.0, 1)
+    stale.save()
+    files = sorted(p for p in (tmp_path / "results").glob("*.json") if "06_capstone" not in p.name)
+    before = {p.name: p.read_bytes() for p in files}
+
+    capstone = next(lesson for lesson in LESSONS if lesson.id == "06_capstone")
+    out = tmp_path / "notebooks" / capstone.notebooks[framework].name
+    runner.execute_notebook(capstone.notebooks[framework], out, mode="smoke", seed=0)
+
+    assert {p.name: p.read_bytes() for p in files} == before  # read, never rewritten
+    text = "".join(
+        o.get("text", "")
+        for cell in nbformat.read(out, as_version=4).cells
+        if cell.cell_type == "code" and "claims_table" in cell.source
+        for o in cell.outputs
+    )
+    assert "a claim from lesson 01 that holds" in text and "21.5" in text
+    assert "a claim from lesson 05" in text and "12.5" in text
+    assert "a stale capstone claim" not in text
+    assert "2 of 3 claims hold" in text
+    results = json.loads((tmp_path / "results" / f"06_capstone_{framework}.json").read_text())
+    assert results["metrics"]["earlier_results_files"] == 2
+    assert results["metrics"]["earlier_claims_holding"] == 2
+    assert len(results["claims"]) == 3

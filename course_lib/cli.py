@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -120,19 +118,21 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from course_lib.runner import notebooks_dir
+    from course_lib import lab
 
-    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which(
-        "jupyter"
-    )
-    if jupyter is None:
-        raise CourseError("jupyter is not installed in this environment; run `make setup`.")
-    # The course root, not notebooks/: lessons link to ../exercises/, which must be reachable.
-    cmd = [jupyter, "lab", f"--notebook-dir={notebooks_dir().parent}", *args.extra]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
-        cmd.append("--allow-root")
-    print("Starting JupyterLab:", " ".join(cmd))
-    return subprocess.call(cmd)
+    port = args.port or lab.free_port(8888)
+    token = lab.new_token()
+    cmd = lab.lab_command(port, open_browser=not args.no_browser, extra=args.extra)
+    # The root is the course folder, not notebooks/: lessons link to ../exercises/.
+    print(f"JupyterLab on {lab.course_root()} with the kernel Python (post-training course):")
+    print(f"    {lab.lab_url(port, token, host='localhost')}")
+    print("Stop it with Ctrl+C twice (or File > Shut Down).", flush=True)
+    with subprocess.Popen(cmd, env=lab.lab_env(token)) as server:
+        while True:
+            try:
+                return server.wait()
+            except KeyboardInterrupt:  # Jupyter handles Ctrl+C itself and stops its kernels
+                continue
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,14 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "lab", help="JupyterLab on the course folder (notebooks/, exercises/), course kernel"
     )
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
+    p.add_argument("--port", type=int, default=None, help="default: 8888 if free, else any")
+    p.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
+    p.add_argument(
+        "extra",
+        nargs=argparse.REMAINDER,
+        help="further options for jupyter lab, e.g. --ServerApp.ip=0.0.0.0",
+    )
     p.set_defaults(func=_lab)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``course`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # options for jupyter lab itself, e.g. --ServerApp.ip=0.0.0.0
+        args.extra = [*unknown, *args.extra]
     try:
         return args.func(args)
     except CourseError as err:

@@ -337,6 +337,8 @@ def fit(
     train_data = data_loader(train, batch_size, shuffle=True, seed=seed)
     if augment is not None:  # each batch, each epoch, drawn afresh
         train_data = train_data.map(lambda x, y: (augment(x), y))
+    generators = _seed_generators(augment)
+    generator_starts = [np.array(g.state.numpy()) for g in generators]
     val_data = None if val is None else data_loader(val, batch_size)
     steps = int(train_data.cardinality())
     # A handful of steps runs faster eagerly than after ~2 s of tracing a graph.
@@ -381,9 +383,26 @@ def fit(
                 if progress.finish_epoch(epoch, running.result()):
                     break
     workers.copy_variables(trainer, model)
+    # tf.data prefetches augmented batches ahead of training, so how far the augmentation's
+    # random generators advanced depends on timing: move them on by a fixed jump instead, so
+    # that the next fit with the same augmentation draws the same images run after run.
+    for generator, begin in zip(generators, generator_starts, strict=True):
+        generator.state.assign(begin + np.array([0, AUGMENTATION_JUMP], dtype=begin.dtype))
     finish_callbacks(callbacks, history)
     history.wall_s = time.perf_counter() - start
     return history
+
+
+AUGMENTATION_JUMP = 2**20
+"""How far ``fit`` moves each random generator of an augmentation on (more than any fit draws)."""
+
+
+def _seed_generators(augment: Any) -> list[Any]:
+    """The random generators of the Keras layers in ``augment`` (none for a plain function)."""
+    if not isinstance(augment, keras.layers.Layer):
+        return []
+    layers = augment._flatten_layers(include_self=True, recursive=True)
+    return [g for layer in layers for g in getattr(layer, "_seed_generators", [])]
 
 
 def _state_functions(model: keras.Model) -> tuple[Callable[[], Any], Callable[[Any], None]]:

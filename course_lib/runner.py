@@ -103,6 +103,10 @@ def kernel_name() -> str:
     return "python3"
 
 
+QUIET_KERNEL = "--IPKernelApp.log_level=ERROR"
+"""Kernel option for papermill runs: the kernel's own start-up warnings stay out of the log."""
+
+
 def execute_notebook(
     source: Path,
     output: Path,
@@ -133,6 +137,9 @@ def execute_notebook(
             progress_bar=False,
             execution_timeout=timeout,
             log_output=False,
+            # ipykernel warns at every start that its local TCP sockets are unencrypted; over
+            # loopback, for a run the user started, that is noise in `course run`'s output.
+            extra_arguments=[QUIET_KERNEL],
         )
     finally:
         if previous is None:

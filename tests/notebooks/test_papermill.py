@@ -25,12 +25,13 @@ def test_injected_parameters_reach_the_results_file(lesson, framework, tmp_path,
         assert (tmp_path / figure).is_file(), figure
 
 
-def test_course_run_writes_notebook_results_runs_and_report(tmp_path, monkeypatch, capsys):
+def test_course_run_writes_notebook_results_runs_and_report(tmp_path, monkeypatch, capfd):
     from course_lib import cli
 
     monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
     assert cli.main(["run", "00", "--mode", "smoke", "--framework", "keras", "--seed", "1"]) == 0
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()  # the kernel's output too (it writes to this process's fds)
+    assert "without encryption" not in out + err  # ipykernel's start-up warning is silenced
     assert "[1/1] 00_setup_keras.ipynb" in out and "1/1 notebook(s) ok" in out
     assert (tmp_path / "notebooks" / "00_setup_keras.ipynb").is_file()
     runs = json.loads((tmp_path / "runs.json").read_text())

@@ -84,7 +84,10 @@ def lab_command(
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The ``jupyter lab`` command line for the course (its settings come from :func:`lab_env`)."""
-    cmd = [_jupyter(), "lab", f"--ServerApp.root_dir={root or course_root()}"]
+    root = Path(root or course_root())
+    cmd = [_jupyter(), "lab", f"--ServerApp.root_dir={root}"]
+    if (root / "notebooks").is_dir():  # the file browser starts in notebooks/, above it the rest
+        cmd.append("--FileContentsManager.preferred_dir=notebooks")
     if port is not None:
         cmd += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
     if ip is not None:

@@ -28,6 +28,7 @@ def test_lab_command_serves_the_course_root_from_this_environment():
     root = Path(_option(cmd, "ServerApp.root_dir"))
     assert root == lab.course_root() == ROOT
     assert (root / "notebooks").is_dir() and (root / "exercises").is_dir()
+    assert _option(cmd, "FileContentsManager.preferred_dir") == "notebooks"  # where it opens
     assert _option(cmd, "ServerApp.port") == "8123"
     assert _option(cmd, "ServerApp.port_retries") == "0"  # the printed URL's port, or fail
     assert _option(cmd, "ServerApp.ip") == "127.0.0.1"
@@ -41,6 +42,12 @@ def test_lab_command_defaults_leave_port_and_browser_to_jupyter():
     cmd = lab.lab_command()
     assert not any(a.startswith(("--ServerApp.port", "--ServerApp.ip")) for a in cmd)
     assert "--ServerApp.open_browser=False" not in cmd
+
+
+def test_lab_command_opens_notebooks_only_where_there_are_some(tmp_path):
+    cmd = lab.lab_command(root=tmp_path)
+    assert _option(cmd, "ServerApp.root_dir") == str(tmp_path)
+    assert not any("preferred_dir" in a for a in cmd)  # jupyter would refuse a missing folder
 
 
 def test_lab_env_puts_the_course_settings_on_the_config_path():

@@ -3,6 +3,7 @@
 #   make test        the whole test suite (fast suite + claims); CI runs exactly this
 #   make test-fast   unit tests + every notebook in smoke mode (no claims)
 #   make lab         JupyterLab on the course (notebooks/, exercises/) with the course kernel
+#   make notebooks   generate notebooks/*_{pytorch,keras}.ipynb from the lesson sources notebooks/src/*.md
 #   make exercises   rebuild the student copies in exercises/ from exercises/solutions/
 #   make bench       time the library's fit against raw loops, and throughput (build/bench.json)
 SHELL := bash
@@ -19,7 +20,7 @@ PYTEST := $(PY) -m pytest
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks exercises/solutions
 
-.PHONY: help setup course test test-fast test-claims lint lab doctor report exercises bench clean
+.PHONY: help setup course test test-fast test-claims lint lab doctor report notebooks exercises bench clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -63,6 +64,9 @@ report: setup
 
 bench: setup
 	$(PY) -m course_lib.bench
+
+notebooks: setup
+	$(VENV)/bin/course notebooks build
 
 exercises: setup
 	$(VENV)/bin/course exercises build

@@ -66,6 +66,8 @@ def _notebooks(args: argparse.Namespace) -> int:
     from course_lib import nbtools
     from course_lib.runner import notebooks_dir
 
+    if args.action == "build":
+        return _build_notebooks(args)
     paths = [Path(p) for p in args.paths] or sorted(notebooks_dir().glob("*.ipynb"))
     if args.action == "clean" and not args.paths:  # the exercise sources are committed clean too
         from course_lib.exercises.build import solution_notebooks
@@ -77,6 +79,32 @@ def _notebooks(args: argparse.Namespace) -> int:
     else:
         for path in nbtools.refresh_files(paths):
             print(f"refreshed checked outputs of {path}")
+    return 0
+
+
+def _build_notebooks(args: argparse.Namespace) -> int:
+    from course_lib import sources
+
+    if args.paths:
+        print("`course notebooks build` takes no paths: it builds every lesson", file=sys.stderr)
+        return 2
+    count = 2 * len(sources.lesson_sources())
+    if args.check:
+        stale = sources.build_all(check=True)
+        for path in stale:
+            print(f"stale: {path}")
+        if stale:
+            print(
+                f"{len(stale)} notebook(s) differ from their source in notebooks/src/: edit the "
+                "source, run `course notebooks build` (or `make notebooks`) and commit both.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{count} notebooks up to date with notebooks/src/")
+        return 0
+    for path in sources.build_all():
+        print(f"built {path}")
+    print(f"{count} notebooks up to date with notebooks/src/")
     return 0
 
 
@@ -182,9 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_pretrain)
 
     p = sub.add_parser(
-        "notebooks", help="keep notebooks clean: strip outputs, or refresh the outputs nbval checks"
+        "notebooks",
+        help="generate the lesson notebooks from notebooks/src/ (build [--check]); strip "
+        "outputs (clean); re-execute the outputs nbval checks (refresh)",
     )
-    p.add_argument("action", choices=["clean", "refresh"])
+    p.add_argument("action", choices=["build", "clean", "refresh"])
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="build: write nothing; exit 1 if a committed notebook differs from its source (CI)",
+    )
     p.add_argument(
         "paths",
         nargs="*",

@@ -32,3 +32,15 @@ class DownloadError(CourseError, OSError):
 
 class CheckpointError(CourseError, ValueError):
     """A checkpoint file is unreadable, not a course checkpoint, or from another architecture."""
+
+
+class SourceError(CourseError, ValueError):
+    """A lesson source (notebooks/src/*.md) that cannot be turned into notebooks."""
+
+
+class ArgumentError(CourseError, ValueError):
+    """A function of the course got an argument it cannot use (wrong type or out of range)."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong kind altogether (e.g. a number where a function belongs)."""

@@ -1,4 +1,4 @@
-"""``python -m course_lib.bench``: the quick run's JSON and table (never its speed)."""
+"""``python -m course_lib.dev.bench``: the quick run's JSON and table (never its speed)."""
 
 import json
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import bench
+from course_lib.dev import bench
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "course_lib.bench", "--quick"],
+        [sys.executable, "-m", "course_lib.dev.bench", "--quick"],
         cwd=ROOT,
         env=_env(out),
         capture_output=True,
@@ -89,7 +89,7 @@ def test_quick_bench_prints_progress_and_the_table(quick_run):
 def test_keras_throughput_child_reads_the_onednn_setting(tmp_path):
     spec = asdict(bench.make_settings(quick=True))
     proc = subprocess.run(
-        [sys.executable, "-m", "course_lib.bench", "--keras-throughput-only", json.dumps(spec)],
+        [sys.executable, "-m", "course_lib.dev.bench", "--keras-throughput-only", json.dumps(spec)],
         cwd=ROOT,
         env=_env(tmp_path, TF_ENABLE_ONEDNN_OPTS="1"),
         capture_output=True,

@@ -15,7 +15,15 @@ import pytest
 
 from course_lib.data import glyphs
 from course_lib.data.cache import cache_path
-from course_lib.data.glyphs import GlyphSplit, glyph_split, list_alphabets, load_glyphs
+from course_lib.data.glyphs import (
+    GlyphSplit,
+    cache_key,
+    catalogue,
+    glyph_split,
+    list_alphabets,
+    load_glyphs,
+    render,
+)
 from course_lib.data.types import LabelledImages
 
 SPC = 2  # samples per character: enough for every check, fast to build
@@ -95,10 +103,10 @@ def test_no_look_alikes(data: LabelledImages, group: str):
 
 def test_no_two_classes_draw_the_same_glyph(data: LabelledImages):
     """Independent of the look-alike filter: bounding-box-normalized DejaVu Sans drawings."""
-    cat = glyphs._catalog()
+    cat = catalogue._catalog()
     fonts = [str(f) for f in cat["fonts"]]
     sans = fonts.index("DejaVuSans.ttf")
-    renderer = glyphs._Renderer(fonts, 64, 48)
+    renderer = render._Renderer(fonts, 64, 48)
     masks, chars = [], []
     for cp in cat["codepoints"][cat["char_fonts"][:, sans]]:
         img = renderer.render(int(cp), sans)
@@ -117,7 +125,7 @@ def test_no_two_classes_draw_the_same_glyph(data: LabelledImages):
 
 def test_character_list_is_deterministic(data: LabelledImages, monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))  # a cold rebuild, not a cache hit
-    fresh = glyphs._catalog()
+    fresh = catalogue._catalog()
     assert (tmp_path / "data").is_dir()
     assert [chr(int(c)) for c in fresh["codepoints"]] == list(data.class_names)
     assert list(fresh["group_names"]) == list(data.group_names)
@@ -190,7 +198,7 @@ def test_other_seed_gives_other_samples(data: LabelledImages):
 
 def test_damaged_cache_is_reported_and_rebuilt(data: LabelledImages, cache_dir: Path):
     load_glyphs("smoke", samples_per_char=SPC, progress=False)  # make sure the file exists
-    path = cache_path("glyphs", glyphs._image_params(glyphs._catalog(), SPC, 28, 0))
+    path = cache_path("glyphs", cache_key._image_params(catalogue._catalog(), SPC, 28, 0))
     assert path.parent.parent == cache_dir and path.is_file()
     size = path.stat().st_size
     with open(path, "r+b") as f:
@@ -212,7 +220,7 @@ def test_split_is_disjoint_complete_and_deterministic(data: LabelledImages):
     assert split == glyph_split(data) == glyph_split()
     source, target = split  # unpacks
     assert 0.15 < len(target) / len(data.group_names) < 0.35
-    kinds = dict(zip(glyphs._catalog()["group_names"], glyphs._catalog()["group_kinds"],
+    kinds = dict(zip(catalogue._catalog()["group_names"], catalogue._catalog()["group_kinds"],
                      strict=True))
     for side in (source, target):  # both sides mix scripts and symbol blocks
         assert {int(kinds[n]) for n in side} == {0, 1}

@@ -20,6 +20,7 @@ import pytest
 
 from course_lib import config
 from course_lib.data import online
+from course_lib.data.online import entries, verify
 from course_lib.errors import DownloadError, OfflineError, UnknownNameError
 
 
@@ -119,7 +120,7 @@ def _serve(state: ServerState, monkeypatch: pytest.MonkeyPatch, name: str, data:
                   description=f"test file {name}")
     fields.update(overrides)
     e = online.ManifestEntry(**fields)  # type: ignore[arg-type]
-    monkeypatch.setitem(online._MANIFEST, name, e)
+    monkeypatch.setitem(entries._MANIFEST, name, e)
     return e
 
 
@@ -257,8 +258,8 @@ def test_verification_is_remembered_until_the_file_changes(server, monkeypatch):
     _serve(server, monkeypatch, "blob", data)
     path = online.fetch("blob", progress=False)
     calls: list[Path] = []
-    real_hash = online._hash_file
-    monkeypatch.setattr(online, "_hash_file", lambda p, a: calls.append(p) or real_hash(p, a))
+    real_hash = verify._hash_file
+    monkeypatch.setattr(verify, "_hash_file", lambda p, a: calls.append(p) or real_hash(p, a))
     assert online.is_cached("blob") and online.is_cached("blob")
     assert calls == []  # the stamp answered, the file was not read again
     path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, different content
@@ -291,7 +292,7 @@ def test_unreachable_server_is_an_offline_error_not_a_socket_traceback(env, monk
         port = s.getsockname()[1]
     e = online.ManifestEntry("blob", f"http://127.0.0.1:{port}/blob.bin", "0" * 64, 10,
                              "datasets", "unreachable")
-    monkeypatch.setitem(online._MANIFEST, "blob", e)
+    monkeypatch.setitem(entries._MANIFEST, "blob", e)
     start = time.monotonic()
     with pytest.raises(OfflineError) as info:
         online.fetch("blob", progress=False)
@@ -302,7 +303,7 @@ def test_unreachable_server_is_an_offline_error_not_a_socket_traceback(env, monk
 
 def test_http_error_is_a_download_error(server, monkeypatch):
     e = _serve(server, monkeypatch, "blob", _data())
-    monkeypatch.setitem(online._MANIFEST, "blob", replace(e, url=e.url + ".missing"))
+    monkeypatch.setitem(entries._MANIFEST, "blob", replace(e, url=e.url + ".missing"))
     with pytest.raises(DownloadError, match="404"):
         online.fetch("blob", progress=False)
 
@@ -487,7 +488,7 @@ def test_locations_follow_the_framework_rules(env, monkeypatch):
         env / "torch" / "hub" / "checkpoints" / "resnet50-0676ba61.pth")
     assert online.local_path("vgg16_imagenet_notop").parent == env / "keras" / "models"
     assert online.local_path("cifar10") == env / "cache" / "datasets" / "cifar-10-python.tar.gz"
-    if "torch" not in online.sys.modules:  # imported torch is asked directly instead
+    if "torch" not in sys.modules:  # imported torch is asked directly instead
         monkeypatch.delenv("TORCH_HOME")
         monkeypatch.setenv("XDG_CACHE_HOME", str(env / "xdg"))
         assert online.local_path("resnet50_imagenet").parent == (

@@ -1,6 +1,6 @@
 """``make bench``: the course's ``fit`` against a minimal raw loop, and the small CNN's throughput.
 
-Run as ``python -m course_lib.bench [--reps N] [--epochs E] [--quick]``. One process, both
+Run as ``python -m course_lib.dev.bench [--reps N] [--epochs E] [--quick]``. One process, both
 frameworks (guarded, see :mod:`course_lib.frameworks`):
 
 * **Library vs raw loop.** The same model (``small_cnn`` built with the same seed), the same glyph
@@ -429,7 +429,7 @@ def onednn_comparison(s: Settings) -> tuple[dict[str, Any] | None, str | None]:
             "TF_CPP_MIN_LOG_LEVEL": "0",
             config.MODE_ENV: s.mode,
         }
-        cmd = [sys.executable, "-m", "course_lib.bench", "--keras-throughput-only",
+        cmd = [sys.executable, "-m", "course_lib.dev.bench", "--keras-throughput-only",
                json.dumps(asdict(s))]  # fmt: skip
         start = time.perf_counter()
         try:
@@ -640,9 +640,9 @@ def run(s: Settings) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m course_lib.bench [--reps N] [--epochs E] [--quick]``."""
+    """Command line: ``python -m course_lib.dev.bench [--reps N] [--epochs E] [--quick]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.bench",
+        prog="python -m course_lib.dev.bench",
         description="Time course_lib's fit against a raw loop in PyTorch and Keras, and record "
         "the small CNN's throughput; writes build/bench.json.",
     )

@@ -18,7 +18,8 @@ PYTEST := $(PY) -m pytest
 # pip on some machines prints one warning per package index entry: keep the log readable. The
 # braces keep pip's own exit status (pipefail): a failed install must stop `make setup`.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
-NOTEBOOK_FLAGS := --nbval-lax --nbval-current-env notebooks exercises/solutions
+# The fast suite: two workers, each notebook run once on one of them (tests/notebook_runs.py).
+FAST_SUITE := -m "not claims and not browser" -n 2 --dist loadgroup
 
 .PHONY: help setup course test test-fast test-claims lint lab doctor report notebooks exercises bench clean
 
@@ -42,10 +43,10 @@ course: setup
 	$(VENV)/bin/course run $(LESSONS)
 
 test: setup
-	$(PYTEST) tests $(NOTEBOOK_FLAGS)
+	status=0; $(PYTEST) $(FAST_SUITE) tests || status=$$?; $(PYTEST) -m "claims or browser" tests || status=$$?; exit $$status
 
 test-fast: setup
-	$(PYTEST) -m "not claims" tests $(NOTEBOOK_FLAGS)
+	status=0; $(PYTEST) $(FAST_SUITE) tests || status=$$?; $(PYTEST) -m browser tests || status=$$?; exit $$status
 
 test-claims: setup
 	$(PYTEST) -m claims tests
@@ -63,7 +64,7 @@ report: setup
 	$(VENV)/bin/course report
 
 bench: setup
-	$(PY) -m course_lib.bench
+	$(PY) -m course_lib.dev.bench
 
 notebooks: setup
 	$(VENV)/bin/course notebooks build

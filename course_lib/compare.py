@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from course_lib import checks
 from course_lib.errors import UnknownNameError
 from course_lib.training import check_positive_int, resolve_quiet
 
@@ -205,12 +206,9 @@ def _check_ints(name: str, values: Sequence[int], minimum: int) -> list[int]:
         raise ValueError(f"{name} must be a non-empty list of integers, got {values!r}.")
     out = []
     for v in values:
-        if minimum == 0:
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
-                raise ValueError(f"{name} must hold non-negative integers, got {v!r}.")
-            out.append(int(v))
-        else:
-            out.append(check_positive_int(name, v))
+        out.append(
+            checks.nonnegative_int(name, v) if minimum == 0 else checks.positive_int(name, v)
+        )
     return out
 
 

@@ -41,6 +41,22 @@ def check_layer_sizes(sizes: Sequence[int]) -> list[int]:
     return [check_positive_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
 
 
+def check_task_weights(weight_shapes: Sequence[tuple[int, ...]], x_shape: tuple[int, ...]) -> None:
+    """Check per-task weights (``[W1, b1, ...]``, each with a leading task axis) against the
+    inputs ``x`` (tasks, points, features), given their shapes; a ValueError says how to fix it.
+    Both frameworks' ``batched_forward`` call this."""
+    if len(x_shape) != 3:
+        raise ValueError(f"x must be (tasks, points, features), got shape {tuple(x_shape)}.")
+    if not weight_shapes or len(weight_shapes) % 2:
+        raise ValueError("weights must be [W1, b1, W2, b2, ...] as made by mlp_weights().")
+    first = tuple(weight_shapes[0])
+    if len(first) != 3 or first[0] != x_shape[0]:
+        raise ValueError(
+            f"weights need a leading task axis of {x_shape[0]} (one copy per task), got "
+            f"W1 of shape {first}; use per_task(weights, {x_shape[0]})."
+        )
+
+
 @dataclass
 class MetaHistory:
     """What :func:`meta_train` recorded: the loss of every iteration and the wall time."""

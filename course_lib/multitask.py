@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_lib import config
+from course_lib import checks, config
 from course_lib.data.types import LabelledImages
 from course_lib.errors import UnknownNameError
-from course_lib.training import History, _check_rate, check_positive_int, describe, resolve_quiet
+from course_lib.training import History, check_positive_int, describe, resolve_quiet
 
 MISSING = -1
 """The label of an image that has no label for a task (PyTorch ``ignore_index``, Keras
@@ -373,7 +373,7 @@ def check_fit_multitask_args(
     check_positive_int("steps", steps)
     check_positive_int("batch_size", batch_size)
     weights = check_loss_weights(train.tasks, loss_weights, weighting)
-    return train, _check_rate("lr", lr), weights
+    return train, checks.learning_rate("lr", lr), weights
 
 
 def run_steps(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_lib import config
+from course_lib import checks, config
 from course_lib.data.types import LabelledImages
 from course_lib.errors import UnknownNameError
 
@@ -34,24 +34,19 @@ Callback = Callable[[int, dict[str, float]], "bool | None"]
 # Arguments
 # ---------------------------------------------------------------------------------------------
 def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int, or a ValueError that names the argument."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+    """``value`` as an int, or an ArgumentError (a ValueError) that names the argument."""
+    return checks.positive_int(name, value)
 
 
 def check_fraction(name: str, value: Any) -> float:
-    """``value`` as a float in [0, 1), or a ValueError that names the argument (dropout rates,
-    label smoothing)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1) such as 0.1, got {value!r}.")
-    return float(value)
+    """``value`` as a float in [0, 1), or an ArgumentError that names the argument (dropout
+    rates, label smoothing)."""
+    return checks.fraction(name, value)
 
 
 def check_optional_callable(name: str, value: Any, example: str) -> None:
-    """``None`` or a callable; else a TypeError with an example of what fits."""
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be a function such as {example}, got {type(value).__name__}.")
+    """``None`` or a callable; else an ArgumentTypeError (a TypeError) with an example."""
+    checks.optional_callable(name, value, example)
 
 
 def check_augmentation_args(rotation: Any, shift: Any, zoom: Any) -> tuple[float, float, float]:
@@ -73,12 +68,6 @@ def check_regularization_args(loss: str, penalty: Any, augment: Any, label_smoot
         raise ValueError("label_smoothing softens class targets: it needs loss='cross_entropy'.")
 
 
-def _check_rate(name: str, lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < 10:
-        raise ValueError(f"{name} must be a positive learning rate such as 1e-3, got {lr!r}.")
-    return float(lr)
-
-
 def check_fit_args(
     epochs: int, lr: float | Mapping[str, float], optimizer: object, loss: str, weight_decay: float
 ) -> None:
@@ -88,18 +77,17 @@ def check_fit_args(
         if not lr:
             raise ValueError("lr is an empty dict; give a rate per block, e.g. {'head': 1e-3}.")
         for name, rate in lr.items():
-            _check_rate(f"lr[{name!r}]", rate)
+            checks.learning_rate(f"lr[{name!r}]", rate)
         if not isinstance(optimizer, str):
             raise ValueError(
                 "lr per block needs an optimizer name ('adam', 'adamw', 'sgd'); an optimizer "
                 "object you built carries its own learning rates."
             )
     else:
-        _check_rate("lr", lr)
+        checks.learning_rate("lr", lr)
     if loss not in LOSSES:
         raise UnknownNameError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
-    if not isinstance(weight_decay, int | float) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+    checks.nonnegative_float("weight_decay", weight_decay)
     if isinstance(optimizer, str):
         if optimizer not in OPTIMIZERS:
             raise UnknownNameError(

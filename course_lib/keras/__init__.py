@@ -109,13 +109,16 @@ FRAMEWORK = "keras"
 
 
 def device() -> str:
-    """The device lessons train on: ``"GPU"`` if TensorFlow sees one, else ``"CPU"``."""
-    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    """The device lessons train on, as a string: ``"gpu:0"`` if TensorFlow sees a GPU, else
+    ``"cpu"``. Pass it to ``tf.device(...)``; ``course_lib.torch.device()`` returns a string
+    too (``"cuda"`` or ``"cpu"``)."""
+    return "gpu:0" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
 def framework_info() -> str:
     """One line: framework version and device."""
-    return f"Keras {keras.__version__} (TensorFlow {tf.__version__}) on {device()}"
+    name = "GPU" if device().startswith("gpu") else "CPU"
+    return f"Keras {keras.__version__} (TensorFlow {tf.__version__}) on {name}"
 
 
 def to_batch(images: np.ndarray) -> tf.Tensor:

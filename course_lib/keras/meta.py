@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib.data.sinusoids import SinusoidTasks
-from course_lib.meta import check_layer_sizes
+from course_lib.meta import check_layer_sizes, check_task_weights
 from course_lib.training import check_positive_int
 
 Weights = list
@@ -42,22 +42,10 @@ def per_task(weights: Weights, num_tasks: int) -> Weights:
     return [tf.repeat(tf.convert_to_tensor(w)[None], num_tasks, axis=0) for w in weights]
 
 
-def _check_task_weights(weights: Weights, x: tf.Tensor) -> None:
-    if len(x.shape) != 3:
-        raise ValueError(f"x must be (tasks, points, features), got shape {tuple(x.shape)}.")
-    if not weights or len(weights) % 2:
-        raise ValueError("weights must be [W1, b1, W2, b2, ...] as made by mlp_weights().")
-    if len(weights[0].shape) != 3 or weights[0].shape[0] != x.shape[0]:
-        raise ValueError(
-            f"weights need a leading task axis of {x.shape[0]} (one copy per task), got "
-            f"W1 of shape {tuple(weights[0].shape)}; use per_task(weights, {x.shape[0]})."
-        )
-
-
 def batched_forward(weights: Weights, x: tf.Tensor) -> tf.Tensor:
     """The MLP on every task at once: ``x`` (tasks, points, in) -> (tasks, points, out)."""
     x = tf.convert_to_tensor(x)
-    _check_task_weights(weights, x)
+    check_task_weights([tuple(w.shape) for w in weights], tuple(x.shape))
     layers = len(weights) // 2
     for i in range(layers):
         x = tf.matmul(x, weights[2 * i]) + weights[2 * i + 1][:, None, :]

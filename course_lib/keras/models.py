@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from course_lib import checks
 from course_lib.checkpoints import (
     CHECKPOINT_FORMAT,
     atomic_write,
@@ -27,7 +28,6 @@ from course_lib.checkpoints import (
 )
 from course_lib.errors import CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
-from course_lib.training import check_fraction
 
 _META_KEY = "__course_meta__"
 
@@ -36,12 +36,6 @@ _META_KEY = "__course_meta__"
 # terms), eps=1e-5. Both halves of the course use PyTorch's values so the models behave alike.
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _conv_block(name: str, filters: int, pool: bool) -> keras.Sequential:
@@ -65,10 +59,10 @@ def small_cnn(
     ``head`` is global average pooling → Dense(num_classes). Global pooling makes any H, W ≥ 8 work.
     ``dropout`` > 0 puts a Dropout layer in the head, before the Dense layer.
     """
-    num_classes = _check_positive_int("num_classes", num_classes)
-    width = _check_positive_int("width", width)
-    in_channels = _check_positive_int("in_channels", in_channels)
-    dropout = check_fraction("dropout", dropout)
+    num_classes = checks.positive_int("num_classes", num_classes)
+    width = checks.positive_int("width", width)
+    in_channels = checks.positive_int("in_channels", in_channels)
+    dropout = checks.fraction("dropout", dropout)
     head_layers: list[keras.layers.Layer] = [keras.layers.GlobalAveragePooling2D(name="pool")]
     if dropout:
         head_layers.append(keras.layers.Dropout(dropout, name="dropout"))
@@ -102,16 +96,14 @@ def mlp(
     """
     layers: list[Any] = []
     if isinstance(in_features, tuple):
-        height, width = (_check_positive_int("in_features[i]", n) for n in in_features)
+        height, width = (checks.positive_int("in_features[i]", n) for n in in_features)
         layers += [keras.Input((height, width, 1)), keras.layers.Flatten(name="flatten")]
         in_features = height * width
     else:
-        layers.append(keras.Input((_check_positive_int("in_features", in_features),)))
-    out_features = _check_positive_int("out_features", out_features)
-    dropout = check_fraction("dropout", dropout)
-    if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
-        raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
-    hidden = tuple(_check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
+        layers.append(keras.Input((checks.positive_int("in_features", in_features),)))
+    out_features = checks.positive_int("out_features", out_features)
+    dropout = checks.fraction("dropout", dropout)
+    hidden = checks.positive_ints("hidden", hidden)
     for i, units in enumerate(hidden, start=1):
         dense = keras.layers.Dense(
             units, activation="relu", name=f"layer{i}" if not dropout else "dense"
@@ -206,7 +198,7 @@ def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
     Everything before the last Dense layer (the backbone, and the head's pooling) is kept with
     its weights and trainable flags: the new model shares those layers. Use the returned model.
     """
-    num_classes = _check_positive_int("num_classes", num_classes)
+    num_classes = checks.positive_int("num_classes", num_classes)
     blocks = _blocks(model)
     if not blocks or blocks[-1].name != "head":
         raise _unknown("head", layer_names(model))

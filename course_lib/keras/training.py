@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -182,7 +183,94 @@ def _metrics(loss: str) -> list[keras.metrics.Metric]:
     )
 
 
-def _trainer(
+_PLACEHOLDER_RATE = 1e-3
+"""The learning rate a shared worker's optimizers are built with. Rates are not part of the
+compiled step (they live in optimizer variables): :func:`workers.reset_optimizer` sets the
+caller's rates before every fit, so a worker serves every rate."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Everything of a :func:`fit` call that shapes the compiled train step, in one record.
+
+    The same record configures the step (:meth:`configure`) and, for a shared worker, is the
+    cache key next to the model's structure (:func:`workers.worker_for`): an option cannot shape
+    the step without being part of the key. ``fit``'s other parameters cannot change the step;
+    ``tests/unit/test_keras_workers.py`` lists them, with the reason for each, and fails when
+    ``fit`` gains a parameter that is on neither list.
+    """
+
+    optimizer: str | keras.optimizers.Optimizer
+    """An optimizer name (``"adam"``, ``"adamw"``, ``"sgd"``) or the caller's own object."""
+    weight_decay: float
+    """AdamW's decoupled weight decay: a constant of the compiled update."""
+    loss: str
+    """``"cross_entropy"`` or ``"mse"``: the loss function and the metrics."""
+    label_smoothing: float
+    """Soft cross-entropy targets (a constant of the loss)."""
+    blocks: tuple[str, ...] | None
+    """For ``lr`` per block: the trainable blocks, in model order, one optimizer each (the
+    course's own step). ``None``: one optimizer for every variable. The rates themselves are
+    optimizer variables, set afresh by every fit."""
+    penalty: Callable[[keras.Model], Any] | None
+    """A function added to the objective inside the step (the course's own step)."""
+    eager: bool
+    """Run the step eagerly instead of tracing it (a handful of steps runs faster so)."""
+
+    @property
+    def shareable(self) -> bool:
+        """Whether a worker configured with these options may serve every model of a structure.
+
+        Not with the caller's own optimizer object (its state is the caller's), nor with a
+        ``penalty`` function (a traced step would keep the values it read when it was traced).
+        """
+        return self.penalty is None and isinstance(self.optimizer, str)
+
+    @property
+    def custom_step(self) -> bool:
+        """Whether the step is the course's ``GradientTape`` step (``model.course_step``) rather
+        than Keras' ``model.fit``."""
+        return self.blocks is not None or self.penalty is not None
+
+    def loss_fn(self) -> keras.losses.Loss:
+        return _loss_fn(self.loss, self.label_smoothing)
+
+    def with_eager(self, eager: bool) -> FitOptions:
+        return replace(self, eager=eager)
+
+    def configure(self, model: keras.Model, lr: float | Mapping[str, float] | None = None) -> None:
+        """Give ``model`` the train step these options describe: Keras' ``compile``, or the
+        course's own step (:func:`_attach_custom_step`) for per-block rates or a ``penalty``.
+
+        ``lr``: the starting rate (a float, or ``{block: rate}`` with :attr:`blocks`); ``None``
+        (a shared worker) builds with a placeholder that ``reset_optimizer`` overwrites.
+        """
+        if lr is None:
+            lr = (
+                _PLACEHOLDER_RATE
+                if self.blocks is None
+                else dict.fromkeys(self.blocks, _PLACEHOLDER_RATE)
+            )
+        loss_fn = self.loss_fn()
+        if self.custom_step:
+            if self.blocks is not None:
+                rates = {block: float(lr[block]) for block in self.blocks}
+                groups = _block_groups(model, rates, str(self.optimizer), self.weight_decay)
+            else:
+                opt = _make_optimizer(model, self.optimizer, lr, self.weight_decay)
+                opt.build(model.trainable_variables)
+                groups = [(opt, model.trainable_variables)]
+            _attach_custom_step(model, groups, loss_fn, self.penalty, compiled=not self.eager)
+            return
+        model.compile(
+            optimizer=_make_optimizer(model, self.optimizer, lr, self.weight_decay),
+            loss=loss_fn,
+            metrics=_metrics(self.loss),
+            run_eagerly=self.eager,
+        )
+
+
+def fit_options(
     model: keras.Model,
     lr: float | Mapping[str, float],
     optimizer: str | keras.optimizers.Optimizer,
@@ -191,67 +279,45 @@ def _trainer(
     eager: bool,
     penalty: Callable[[keras.Model], Any] | None = None,
     label_smoothing: float = 0.0,
+) -> FitOptions:
+    """The :class:`FitOptions` of a fit of ``model`` with these (checked) arguments; raises
+    when ``lr`` per block does not fit the model, or nothing is trainable."""
+    if isinstance(lr, Mapping):
+        blocks: tuple[str, ...] | None = tuple(_block_rates(model, lr))
+        optimizer = str(optimizer)
+    else:
+        blocks = None
+        _make_optimizer(model, optimizer, lr, weight_decay)  # checks the name, "Nothing to train"
+    return FitOptions(
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        loss=loss,
+        label_smoothing=label_smoothing,
+        blocks=blocks,
+        penalty=penalty,
+        eager=eager,
+    )
+
+
+def _trainer(
+    model: keras.Model, options: FitOptions, lr: float | Mapping[str, float]
 ) -> keras.Model:
     """The model that runs the training: a shared worker of ``model``'s structure (traced once,
-    see :mod:`course_lib.keras.workers`) holding ``model``'s variables and a fresh optimizer
-    state; or ``model`` itself, when the optimizer is the caller's own object or a ``penalty``
-    function is given (a function may read values that change between calls, so its traced
-    step is not shared)."""
-    loss_fn = _loss_fn(loss, label_smoothing)
-    if penalty is not None:
-        if isinstance(lr, Mapping):
-            groups = _block_groups(model, _block_rates(model, lr), str(optimizer), weight_decay)
-        else:
-            opt = _make_optimizer(model, optimizer, lr, weight_decay)
-            opt.build(model.trainable_variables)
-            groups = [(opt, model.trainable_variables)]
-        _attach_custom_step(model, groups, loss_fn, penalty, compiled=not eager)
+    see :mod:`course_lib.keras.workers`), cached under ``options``, holding ``model``'s variables
+    and a fresh optimizer state at the rates ``lr``; or ``model`` itself, configured afresh,
+    when the options are not :attr:`~FitOptions.shareable`."""
+    if not options.shareable:
+        options.configure(model, lr)
         return model
-    if isinstance(optimizer, keras.optimizers.Optimizer) and not isinstance(lr, Mapping):
-        _make_optimizer(model, optimizer, lr, weight_decay)  # raises "Nothing to train"
-        model.compile(optimizer=optimizer, loss=loss_fn, metrics=_metrics(loss), run_eagerly=eager)
-        return model
-    if isinstance(lr, Mapping):
-        rates = _block_rates(model, lr)
-        optimizer = str(optimizer)
-
-        def purpose(eager: bool) -> tuple:
-            return (
-                "per block",
-                optimizer,
-                weight_decay,
-                loss,
-                label_smoothing,
-                tuple(rates),
-                eager,
-            )
-
-        def setup(worker: keras.Model) -> None:
-            groups = _block_groups(worker, rates, optimizer, weight_decay)
-            _attach_custom_step(worker, groups, loss_fn, None, compiled=not eager)
-
-        eager = eager and not workers.has_worker(model, purpose(False))  # traced already: use it
-        worker = workers.worker_for(model, purpose(eager), setup)
-        for opt, rate in zip(worker.course_optimizers, rates.values(), strict=True):
-            workers.reset_optimizer(opt, rate)
-        return worker
-
-    _make_optimizer(model, optimizer, lr, weight_decay)  # checks the name, "Nothing to train"
-
-    def purpose(eager: bool) -> tuple:
-        return ("compiled", optimizer, weight_decay, loss, label_smoothing, eager)
-
-    def compile_worker(worker: keras.Model) -> None:
-        worker.compile(
-            optimizer=_named_optimizer(optimizer, lr, weight_decay),
-            loss=loss_fn,
-            metrics=_metrics(loss),
-            run_eagerly=eager,
-        )
-
-    eager = eager and not workers.has_worker(model, purpose(False))
-    worker = workers.worker_for(model, purpose(eager), compile_worker)
-    workers.reset_optimizer(worker.optimizer, lr)
+    traced = options.with_eager(False)
+    if options.eager and workers.has_worker(model, traced):
+        options = traced  # traced already: use it
+    worker = workers.worker_for(model, options)  # the key configures the worker
+    if options.blocks is not None:
+        for opt, block in zip(worker.course_optimizers, options.blocks, strict=True):
+            workers.reset_optimizer(opt, float(lr[block]))
+    else:
+        workers.reset_optimizer(worker.optimizer, lr)
     return worker
 
 
@@ -343,8 +409,8 @@ def fit(
     steps = int(train_data.cardinality())
     # A handful of steps runs faster eagerly than after ~2 s of tracing a graph.
     eager = steps * epochs <= EAGER_MAX_STEPS
-    trainer = _trainer(model, lr, optimizer, weight_decay, loss, eager, penalty, label_smoothing)
-    custom_step = isinstance(lr, Mapping) or penalty is not None
+    options = fit_options(model, lr, optimizer, weight_decay, loss, eager, penalty, label_smoothing)
+    trainer = _trainer(model, options, lr)
     history = History()
     bind_callbacks(callbacks, *_state_functions(model))
     start = time.perf_counter()
@@ -357,7 +423,7 @@ def fit(
         # a new iterator costs ~10 ms, and a few-shot fit may have 100 epochs of 2 steps.
         # (A dataset of unknown length is iterated afresh each epoch.)
         known = steps > 0
-        if not custom_step:
+        if not options.custom_step:
             trainer.fit(
                 train_data.repeat() if known else train_data,
                 epochs=epochs,

@@ -51,13 +51,21 @@ def copy_variables(source: keras.Model, target: keras.Model) -> None:
 
 
 def worker_for(
-    model: keras.Model, purpose: Hashable, setup: Callable[[keras.Model], None]
+    model: keras.Model, purpose: Hashable, setup: Callable[[keras.Model], None] | None = None
 ) -> keras.Model:
-    """The worker for ``model``'s structure and ``purpose`` (e.g. an optimizer's settings),
-    holding ``model``'s current variables; built and passed to ``setup`` the first time.
+    """The worker for ``model``'s structure and ``purpose``, holding ``model``'s current
+    variables; built and passed to ``setup`` the first time.
+
+    ``purpose`` is the cache key next to the structure, so it must hold everything ``setup``
+    reads that shapes the worker's compiled step (an option missing from the key would hand one
+    fit the step compiled for another). Best make it one frozen record that configures the
+    worker itself (``purpose.configure(worker)``, e.g. :class:`~course_lib.keras.training.
+    FitOptions`): then leave ``setup`` out, and what compiles is what the key says.
 
     A model Keras cannot clone is its own worker (``setup`` runs on it every time).
     """
+    if setup is None:
+        setup = purpose.configure  # type: ignore[attr-defined]
     structure = structure_key(model)
     if structure is None:
         setup(model)

@@ -84,15 +84,16 @@ __all__ = [
 FRAMEWORK = "torch"
 
 
-def device() -> torch.device:
-    """The device lessons train on: the first GPU if there is one, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def device() -> str:
+    """The device lessons train on, as a string: ``"cuda"`` (the first GPU) if there is one, else
+    ``"cpu"``. Pass it to ``.to(...)`` (``model.to(cl.device())``); ``course_lib.keras.device()``
+    returns a string too, in TensorFlow's spelling."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def framework_info() -> str:
     """One line: framework version and device."""
-    dev = device()
-    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "CPU"
+    name = torch.cuda.get_device_name(0) if device() == "cuda" else "CPU"
     return f"PyTorch {torch.__version__} on {name} ({torch.get_num_threads()} threads)"
 
 

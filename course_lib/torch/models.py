@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_lib import checks
 from course_lib.checkpoints import (
     CHECKPOINT_FORMAT,
     atomic_write,
@@ -25,13 +26,6 @@ from course_lib.checkpoints import (
 )
 from course_lib.errors import CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
-from course_lib.training import check_fraction
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
 
 
 def _conv_block(c_in: int, c_out: int, *, pool: bool) -> nn.Sequential:
@@ -54,10 +48,10 @@ def small_cnn(
     Channels: width, 2*width, 2*width, 4*width. The head averages globally, so any H, W >= 8 works.
     ``dropout`` > 0 puts a Dropout layer in the head, before the last Linear layer.
     """
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("width", width)
-    _check_positive_int("in_channels", in_channels)
-    dropout = check_fraction("dropout", dropout)
+    num_classes = checks.positive_int("num_classes", num_classes)
+    width = checks.positive_int("width", width)
+    in_channels = checks.positive_int("in_channels", in_channels)
+    dropout = checks.fraction("dropout", dropout)
     w = width
     # Blocks first, then the head: modules draw their initial weights in this order (seeded runs
     # must keep their numbers).
@@ -91,17 +85,15 @@ def mlp(
     """
     blocks: list[tuple[str, nn.Module]] = []
     if isinstance(in_features, tuple):
-        height, width = (_check_positive_int("in_features[i]", n) for n in in_features)
+        height, width = (checks.positive_int("in_features[i]", n) for n in in_features)
         blocks.append(("flatten", nn.Flatten()))
         in_features = height * width
-    _check_positive_int("in_features", in_features)
-    _check_positive_int("out_features", out_features)
-    dropout = check_fraction("dropout", dropout)
-    if isinstance(hidden, int) or not isinstance(hidden, Sequence):
-        raise ValueError(f"hidden must be a tuple of layer widths like (40, 40), got {hidden!r}.")
+    in_features = checks.positive_int("in_features", in_features)
+    out_features = checks.positive_int("out_features", out_features)
+    dropout = checks.fraction("dropout", dropout)
+    hidden = checks.positive_ints("hidden", hidden)
     n_in = in_features
     for i, n_out in enumerate(hidden, start=1):
-        _check_positive_int(f"hidden[{i - 1}]", n_out)
         layer: list[tuple[str, nn.Module]] = [
             ("linear", nn.Linear(n_in, n_out)),
             ("relu", nn.ReLU()),
@@ -168,7 +160,7 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     Everything before the last linear layer (the backbone, and the head's pooling) is kept with
     its weights and trainable flags. Use the returned model (Keras has to build a new one).
     """
-    _check_positive_int("num_classes", num_classes)
+    num_classes = checks.positive_int("num_classes", num_classes)
     children = dict(model.named_children())
     if "head" not in children:
         raise _unknown_layer(model, "head")

@@ -105,3 +105,80 @@ def test_the_worker_cache_is_bounded(digits):
     for width in range(4, 4 + workers.MAX_WORKERS + 3):
         cl.evaluate(cl.small_cnn(10, width=width), train)
     assert len(workers._workers) == workers.MAX_WORKERS
+
+
+# --- one frozen options record is both what compiles and the cache key --------------------------
+
+# fit's parameters that cannot change the compiled train step, each with the reason. Every other
+# parameter of fit must be a field of FitOptions (the record that compiles the step and keys the
+# worker cache): a new fit option lands on one list or the other, or the test below fails.
+NOT_STEP_SHAPING: dict[str, str] = {
+    "model": "the model itself: its structure (and trainable flags) is the other half of the key",
+    "train": "data: fed to the step, not compiled into it",
+    "val": "data: evaluated after each epoch with the inference worker",
+    "epochs": "a loop count; its one effect on the step is FitOptions.eager (few steps: eager)",
+    "lr": "rates are optimizer variables, reset by every fit (workers.reset_optimizer); the "
+    "shape of a per-block dict (which blocks) is FitOptions.blocks",
+    "batch_size": "the data pipeline's batch size (the step takes any batch shape)",
+    "seed": "the shuffling order of the data pipeline",
+    "callbacks": "Python called between epochs, outside the step",
+    "quiet": "the progress bar",
+    "augment": "a tf.data map in the input pipeline, before the step",
+}
+
+
+def test_every_fit_parameter_is_an_option_or_listed_as_not_shaping_the_step():
+    import dataclasses
+    import inspect
+
+    from course_lib.keras.training import FitOptions
+
+    parameters = set(inspect.signature(cl.fit).parameters)
+    fields = {f.name for f in dataclasses.fields(FitOptions)}
+    unaccounted = parameters - fields - set(NOT_STEP_SHAPING)
+    assert not unaccounted, (
+        f"fit parameters {sorted(unaccounted)} are neither FitOptions fields nor listed in "
+        "NOT_STEP_SHAPING: if one changes the compiled step, make it a field of FitOptions "
+        "(it is then part of the worker cache key); otherwise list it with the reason"
+    )
+    assert not set(NOT_STEP_SHAPING) & fields, "a FitOptions field is also listed as not shaping"
+    stale = set(NOT_STEP_SHAPING) - parameters
+    assert not stale, f"NOT_STEP_SHAPING lists {sorted(stale)}, which fit does not take"
+    assert dataclasses.is_dataclass(FitOptions) and FitOptions.__dataclass_params__.frozen
+
+
+def _fit_keys(model_seed, data, **options):
+    """The worker-cache keys a fit added (a small fit: eager, no trace)."""
+    before = set(workers._workers)
+    cl.fit(_fresh(model_seed), data, epochs=1, batch_size=50, quiet=True, **options)
+    return set(workers._workers) - before
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"label_smoothing": 0.1},
+        {"optimizer": "sgd"},
+        {"optimizer": "adamw", "weight_decay": 1e-4},
+        {"lr": {"block1": 1e-3, "block2": 1e-3, "block3": 1e-3, "block4": 1e-3, "head": 1e-3}},
+    ],
+)
+def test_an_option_gets_its_own_worker_and_the_same_options_reuse_it(digits, options):
+    from course_lib.keras.training import FitOptions
+
+    train, _ = digits
+    workers.clear()
+    (plain,) = _fit_keys(0, train)
+    (other,) = _fit_keys(0, train, **options)  # differs in one option: a worker of its own
+    assert plain != other and plain[0] == other[0]  # same structure, other options
+    assert isinstance(other[1], FitOptions)
+    assert not _fit_keys(1, train, **options)  # the same options again: reused
+    assert not _fit_keys(2, train, lr=3e-3)  # another rate is not another step
+    assert set(workers._workers) == {plain, other}
+
+
+def test_penalty_and_own_optimizer_objects_never_enter_the_cache(digits):
+    train, _ = digits
+    workers.clear()
+    assert not _fit_keys(0, train, penalty=lambda model: 0.0)
+    assert not _fit_keys(0, train, optimizer=keras.optimizers.Adam(1e-3))

@@ -39,11 +39,34 @@ def test_to_batch_uses_each_frameworks_layout():
         ct.to_batch(images).numpy()[:, 0], ck.to_batch(images).numpy()[..., 0]
     )
     for module in (ct, ck):
-        assert (
-            module.FRAMEWORK in module.framework_info().lower() or "CPU" in module.framework_info()
-        )
         with pytest.raises(ValueError, match=r"\(N, H, W\)"):
             module.to_batch(np.zeros((4, 28, 28, 1)))
+
+
+def test_each_framework_trains_on_the_gpu_when_it_sees_one_and_says_so(monkeypatch):
+    """device() and framework_info() with and without a (faked) GPU, whatever this machine has."""
+    import keras
+    import tensorflow as tf
+    import torch
+
+    from course_lib import keras as ck
+    from course_lib import torch as ct
+
+    threads = f"({torch.get_num_threads()} threads)"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ct.device() == "cpu"  # a plain string, as in Keras; .to("cpu") takes it
+    assert ct.framework_info() == f"PyTorch {torch.__version__} on CPU {threads}"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake GPU 9000")
+    assert ct.device() == "cuda"
+    assert ct.framework_info() == f"PyTorch {torch.__version__} on Fake GPU 9000 {threads}"
+
+    versions = f"Keras {keras.__version__} (TensorFlow {tf.__version__})"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert ck.device() == "cpu" and ck.framework_info() == f"{versions} on CPU"
+    gpus = {"GPU": ["/physical_device:GPU:0"]}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus.get(kind, []))
+    assert ck.device() == "gpu:0" and ck.framework_info() == f"{versions} on GPU"
 
 
 def test_both_frameworks_count_the_same_parameters():

@@ -188,8 +188,10 @@ def test_a_second_order_maml_step_learns_torch():
     """Repeating MAML's meta-update on one task batch lowers its post-adaptation query loss."""
     import torch
 
+    from course_lib import config
     from course_lib import torch as cl
 
+    config.seed_everything(0)  # the initial weights, whatever ran before in this process
     tasks = data.sample_sinusoid_tasks(10, 5, 10, seed=0)
     xs, ys, xq, yq = cl.sinusoid_tensors(tasks)
     weights = cl.mlp_weights()
@@ -202,19 +204,22 @@ def test_a_second_order_maml_step_learns_torch():
         return cl.task_losses(fast, xq, yq).mean()
 
     before = query_loss().item()
-    for _ in range(30):
+    for _ in range(60):
         opt.zero_grad()
         query_loss().backward()
         opt.step()
-    assert query_loss().item() < 0.7 * before
+    after = query_loss().item()
+    assert after < 0.7 * before, (after, before)
 
 
 def test_a_second_order_maml_step_learns_keras():
     import keras
     import tensorflow as tf
 
+    from course_lib import config
     from course_lib import keras as cl
 
+    config.seed_everything(0)  # the initial weights, whatever ran before in this process
     tasks = data.sample_sinusoid_tasks(10, 5, 10, seed=0)
     xs, ys, xq, yq = cl.sinusoid_tensors(tasks)
     weights = cl.mlp_weights()
@@ -229,8 +234,9 @@ def test_a_second_order_maml_step_learns_keras():
         return tf.reduce_mean(cl.task_losses(fast, xq, yq))
 
     before = float(query_loss())
-    for _ in range(30):
+    for _ in range(60):
         with tf.GradientTape() as outer:
             loss = query_loss()
         opt.apply_gradients(zip(outer.gradient(loss, weights), weights, strict=True))
-    assert float(query_loss()) < 0.7 * before
+    after = float(query_loss())
+    assert after < 0.7 * before, (after, before)

@@ -167,9 +167,14 @@ def test_both_frameworks_compute_the_same_network():
 
 
 def test_adaptation_lowers_the_error_of_a_fitted_task(cl):
+    from course_lib import config
+
+    config.seed_everything(0)  # the initial weights, whatever ran before in this process
     tasks = data.sample_sinusoid_tasks(20, 10, 50, seed=2)
-    curve = cl.adaptation_curve(cl.mlp_weights(), tasks, 0.01, 10)
-    assert curve.shape == (11,) and curve[10] < curve[0]
+    # lr 0.003: lowers the error at every step checked for 4 seeds in both frameworks (at 0.01
+    # the tenth step overshoots back above the start for some initial weights)
+    curve = cl.adaptation_curve(cl.mlp_weights(), tasks, 0.003, 10)
+    assert curve.shape == (11,) and curve[1] < curve[0] and curve[10] < curve[0]
     with pytest.raises(ValueError, match="steps"):
         cl.adaptation_curve(cl.mlp_weights(), tasks, 0.01, 0)
 

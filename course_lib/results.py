@@ -9,31 +9,42 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from course_lib import claims as claims_table
 from course_lib import config
 from course_lib.atomic import atomic_write_text
 from course_lib.frameworks import check_framework
 
 SCHEMA_VERSION = 1
+# Set to 1 (the claims test does) to make a free-form claim whose statement is not in
+# course_lib/claims.py an error: every claim of a lesson run must then come from the table.
+STRICT_CLAIMS_ENV = "COURSE_STRICT_CLAIMS"
 REQUIRED_KEYS = ("lesson", "framework", "mode", "seed", "wall_s", "metrics", "claims")
 _LESSON_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A lesson's claim: ``value`` compared with ``threshold`` (``>=`` or ``<=``)."""
+    """A lesson's claim: ``value`` compared with ``threshold`` (``>=`` or ``<=``).
+
+    ``claim_id`` names its row in ``course_lib/claims.py`` (``None`` for a free-form claim, e.g. in
+    an exercise); ``threshold_inputs`` holds the measured quantities a computed threshold came from.
+    """
 
     statement: str
     value: float
     threshold: float
     direction: str = ">="
+    claim_id: str | None = None
+    threshold_inputs: dict[str, float] | None = field(default=None, compare=False)
 
     @property
     def holds(self) -> bool:
@@ -44,7 +55,17 @@ class Claim:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "holds": self.holds}
+        out = {
+            "statement": self.statement,
+            "value": self.value,
+            "threshold": self.threshold,
+            "direction": self.direction,
+            "holds": self.holds,
+            "claim_id": self.claim_id,
+        }
+        if self.threshold_inputs is not None:
+            out["threshold_inputs"] = dict(self.threshold_inputs)
+        return out
 
     def __str__(self) -> str:
         mark = "holds" if self.holds else "DOES NOT HOLD"
@@ -91,7 +112,8 @@ class LessonResults:
 
     >>> results = LessonResults("01_transfer", "torch", mode="smoke", seed=0)
     >>> results.metric("probe_acc_k5", 0.81)
-    >>> results.claim("probe beats scratch at K=5 (points)", 21.0, threshold=15)
+    >>> results.claim_from_table("probe_beats_scratch_k_low", 21.0)  # course_lib/claims.py
+    >>> results.claim("my own claim (points)", 3.5, threshold=2)  # free-form, e.g. an exercise
     >>> results.save()
     """
 
@@ -114,13 +136,89 @@ class LessonResults:
             raise ValueError(f"metric name must be a non-empty string, got {name!r}.")
         self.metrics[name] = _number(f"metric {name!r}", value)
 
+    def claim_from_table(self, claim_id: str, value: Any, **fields: Any) -> Claim:
+        """Record the claim ``claim_id`` of this lesson from ``course_lib/claims.py``.
+
+        The table gives the statement, threshold and direction. ``fields`` fill the statement's
+        template fields that the lesson's size table does not (``best=...``) — or override one it
+        does — and give the measured inputs of a computed threshold (``rule_inputs``). Recording
+        the same claim again (a re-run cell) replaces it.
+        """
+        spec = claims_table.get(self.lesson, claim_id)
+        if self.mode not in spec.modes:
+            raise claims_table.ClaimTableError(
+                f"claim {self.lesson}/{claim_id} is made only in mode(s) {', '.join(spec.modes)}, "
+                f"not in {self.mode!r} (course_lib/claims.py)."
+            )
+        unknown = [n for n in fields if n not in spec.fields and n not in spec.rule_inputs]
+        if unknown:
+            raise claims_table.ClaimTableError(
+                f"claim {self.lesson}/{claim_id} takes statement fields {list(spec.fields)}"
+                + (f" and threshold inputs {list(spec.rule_inputs)}" if spec.rule_inputs else "")
+                + f"; unexpected {unknown}."
+            )
+        sizes = claims_table.lesson_sizes(self.lesson, self.mode)
+        values = {n: fields[n] if n in fields else sizes.get(n) for n in spec.fields}
+        missing = [n for n, v in values.items() if v is None]
+        if missing:
+            raise claims_table.ClaimTableError(
+                f"claim {self.lesson}/{claim_id} needs {missing} for its statement "
+                f"{spec.statement!r}: pass them, e.g. results.claim_from_table({claim_id!r}, "
+                f"value, {missing[0]}=...)."
+            )
+        inputs = {n: _number(f"threshold input {n!r}", fields[n]) for n in spec.rule_inputs
+                  if n in fields}  # fmt: skip
+        threshold = spec.resolve_threshold(**inputs)
+        claim = Claim(
+            spec.format_statement(**values),
+            _number("claim value", value),
+            threshold,
+            spec.direction,
+            claim_id,
+            inputs if spec.computed else None,
+        )
+        return self._add(claim)
+
     def claim(self, statement: str, value: Any, threshold: Any, direction: str = ">=") -> Claim:
-        """Record a claim: ``value >= threshold`` (or ``<=``); returns it so a cell can show it."""
+        """Record a free-form claim: ``value >= threshold`` (or ``<=``); returns it.
+
+        For exercises and your own experiments. A lesson's claims come from the course's table,
+        with :meth:`claim_from_table`: a statement that is in ``course_lib/claims.py`` must come
+        with the table's threshold and direction (a clear error otherwise) and is recorded with
+        its claim id; with ``$COURSE_STRICT_CLAIMS=1`` a statement not in the table is an error.
+        """
         if direction not in (">=", "<="):
             raise ValueError(f"direction must be '>=' or '<=', got {direction!r}.")
-        claim = Claim(
-            statement, _number("claim value", value), _number("threshold", threshold), direction
-        )
+        value, threshold = _number("claim value", value), _number("threshold", threshold)
+        matches = claims_table.find(self.lesson, statement, self.mode)
+        # A computed threshold cannot be checked without its inputs: the claim is recorded with
+        # its id and no inputs, and the claims test (claims.check_entry) reports it.
+        same = [
+            spec for spec in matches
+            if spec.direction == direction and (spec.computed or spec.threshold == threshold)
+        ]  # fmt: skip
+        if matches and not same:
+            spec = matches[0]
+            raise claims_table.ClaimTableError(
+                f"{statement!r} is claim {self.lesson}/{spec.claim_id} of course_lib/claims.py, "
+                f"whose threshold is {spec.threshold_text()}, not {direction} {threshold:g}. "
+                f"Use results.claim_from_table({spec.claim_id!r}, value); change a threshold only "
+                "in the table, with its reason."
+            )
+        if not same and os.environ.get(STRICT_CLAIMS_ENV, "") not in ("", "0"):
+            known = ", ".join(c.claim_id for c in claims_table.for_lesson(self.lesson)) or "none"
+            raise claims_table.ClaimTableError(
+                f"{statement!r} (threshold {direction} {threshold:g}) is not a claim of lesson "
+                f"{self.lesson} in course_lib/claims.py (its claims: {known}); "
+                f"${STRICT_CLAIMS_ENV} is set, so every claim must come from that table: add a "
+                "ClaimSpec with the reason for its threshold and use results.claim_from_table."
+            )
+        claim_id = same[0].claim_id if same else None
+        return self._add(Claim(statement, value, threshold, direction, claim_id))
+
+    def _add(self, claim: Claim) -> Claim:
+        if claim.claim_id is not None:
+            self.claims = [c for c in self.claims if c.claim_id != claim.claim_id]
         self.claims.append(claim)
         return claim
 

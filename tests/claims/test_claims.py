@@ -1,40 +1,134 @@
-"""Claim tests: every lesson, seeded, in teaching mode; each of its claims must hold.
+"""Claim tests: every lesson, seeded, in teaching mode; each claim must hold and be the table's.
 
-The thresholds live in the lessons (they write them into their results files); this suite checks
-that each claim holds on a real run and that every lesson makes at least one.
+The statements, thresholds and directions live in ``course_lib/claims.py`` (one table, with the
+reason for each margin); a lesson's results file must report exactly that lesson's claims for its
+mode, with the table's statement, threshold and direction (``claims.check_results``), and each
+must hold on a real run. The runs set ``$COURSE_STRICT_CLAIMS``, so a free-form claim that is not
+in the table stops the notebook with an error that names the table.
+
+Every notebook runs once per session: ``teaching_results(lesson, framework)`` runs it on first use
+and keeps its results file; the per-lesson test and the cross-framework tests below share that
+run, so those tests never skip and no notebook runs twice.
+
+Under pytest-xdist each worker is a session of its own. The runs then live in a folder shared by
+every worker of the test run (the parent of the workers' temporary folders, as the pytest-xdist
+documentation recommends), one subfolder per lesson and framework with a lock file: the first
+worker that needs a run makes it while the others wait for the lock and read its results file (or
+the error it recorded). ``-n auto --dist loadgroup`` keeps each lesson's tests on one worker (the
+``xdist_group`` marks), so no worker waits for another's run.
 """
 
+import contextlib
 import json
-import shutil
+import os
 
 import pytest
 
-from course_lib import runner
+from course_lib import claims, runner
+from course_lib.results import STRICT_CLAIMS_ENV
 
 pytestmark = pytest.mark.claims
 
+LESSONS = {lesson.id: lesson for lesson in runner.discover_lessons()}
+FRAMEWORKS = ("torch", "keras")
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path):
+    """Hold an exclusive lock on ``lock_path`` (released if this process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock comes with PyTorch
+        from filelock import FileLock
+
+        with FileLock(str(lock_path)):
+            yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)  # the notebook's kernel inherits this process's environment
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run_once(folder, lesson, framework):
+    """The results of ``lesson`` in ``framework`` (teaching, seed 0), or the error of its run.
+
+    ``folder`` is this run's build folder; whoever holds its lock first runs the notebook, and
+    every later caller, in any worker, reads what that run left there.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    results_path = folder / "results" / f"{lesson.id}_{framework}.json"
+    error_path = folder / "error.txt"
+    with _exclusive(folder / "run.lock"):
+        if not results_path.exists() and not error_path.exists():
+            notebook = lesson.notebooks[framework]
+            try:
+                with _environment(COURSE_BUILD_DIR=str(folder), **{STRICT_CLAIMS_ENV: "1"}):
+                    runner.execute_notebook(
+                        notebook, folder / "notebooks" / notebook.name, mode="teaching", seed=0
+                    )
+            except Exception as err:  # recorded, so no other test or worker runs it again
+                error_path.write_text(f"{type(err).__name__}: {err}", encoding="utf-8")
+            else:
+                if not results_path.exists():
+                    error_path.write_text(f"the run wrote no {results_path}", encoding="utf-8")
+        if error_path.exists():
+            return error_path.read_text(encoding="utf-8")
+        return json.loads(results_path.read_text(encoding="utf-8"))
+
 
 @pytest.fixture(scope="session")
-def claims_results(tmp_path_factory):
-    """One folder for the results files of every claims run in this session."""
-    return tmp_path_factory.mktemp("claims_results")
+def teaching_results(tmp_path_factory):
+    """``get(lesson_id, framework)`` -> that lesson's results dictionary from its teaching run."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "claims_runs"
+    outcomes = {}
+
+    def get(lesson_id, framework):
+        key = f"{lesson_id}_{framework}"
+        if key not in outcomes:
+            outcomes[key] = _run_once(root / key, LESSONS[lesson_id], framework)
+        outcome = outcomes[key]
+        if isinstance(outcome, str):
+            pytest.fail(f"{lesson_id} ({framework}) did not run in teaching mode: {outcome}")
+        return outcome
+
+    return get
 
 
-JOBS = [(lesson, fw) for lesson in runner.discover_lessons() for fw in ("torch", "keras")]
+JOBS = [
+    pytest.param(lesson_id, fw, id=f"{lesson_id}-{fw}", marks=pytest.mark.xdist_group(lesson_id))
+    for lesson_id in LESSONS
+    for fw in FRAMEWORKS
+]
 
 
-@pytest.mark.parametrize(("lesson", "framework"), JOBS, ids=lambda v: getattr(v, "id", v))
-def test_lesson_claims_hold_in_teaching_mode(
-    lesson, framework, tmp_path, monkeypatch, claims_results
-):
-    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
-    out = tmp_path / "notebooks" / lesson.notebooks[framework].name
-    runner.execute_notebook(lesson.notebooks[framework], out, mode="teaching", seed=0)
-    path = tmp_path / "results" / f"{lesson.id}_{framework}.json"
-    shutil.copy(path, claims_results / path.name)  # for the cross-framework test below
-    results = json.loads(path.read_text())
+@pytest.mark.parametrize(("lesson", "framework"), JOBS)
+def test_lesson_claims_hold_in_teaching_mode(lesson, framework, teaching_results):
+    results = teaching_results(lesson, framework)
     assert results["mode"] == "teaching"
-    assert results["claims"], f"{lesson.id} ({framework}) states no claim"
+    assert results["claims"], f"{lesson} ({framework}) states no claim"
+    problems = claims.check_results(results)
+    assert not problems, "claims that differ from course_lib/claims.py:\n" + "\n".join(
+        f"  {p}" for p in problems
+    )
     failed = [c for c in results["claims"] if not c["holds"]]
     assert not failed, "claims that do not hold:\n" + "\n".join(
         f"  {c['statement']}: {c['value']} vs {c.get('direction', '>=')} {c['threshold']}"
@@ -42,16 +136,18 @@ def test_lesson_claims_hold_in_teaching_mode(
     )
 
 
+def _both(teaching_results, lesson):
+    return {fw: teaching_results(lesson, fw) for fw in FRAMEWORKS}
+
+
 # Lesson 02: the comparison table must tell the same story in both frameworks.
 AGREEMENT_POINTS = 5.0
 
 
-def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(claims_results):
-    files = {fw: claims_results / f"02_finetune_{fw}.json" for fw in ("torch", "keras")}
-    missing = [fw for fw, path in files.items() if not path.exists()]
-    if missing:
-        pytest.skip(f"lesson 02 claims did not run for {missing} in this session")
-    torch_m, keras_m = (json.loads(files[fw].read_text())["metrics"] for fw in ("torch", "keras"))
+@pytest.mark.xdist_group("02_finetune")
+def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(teaching_results):
+    runs = _both(teaching_results, "02_finetune")
+    torch_m, keras_m = (runs[fw]["metrics"] for fw in FRAMEWORKS)
     cells = [name for name in torch_m if name.startswith("glyphs_")]
     assert len(cells) == 15, cells  # 5 strategies x 3 label budgets
     apart = {n: 100 * abs(torch_m[n] - keras_m[n]) for n in cells}
@@ -67,8 +163,8 @@ def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(claims_resul
 RANKING_POINTS = 4.0
 
 
-def _validation_accuracies(path):
-    metrics = json.loads(path.read_text())["metrics"]
+def _validation_accuracies(results):
+    metrics = results["metrics"]
     return {
         name.removeprefix("table_").removesuffix("_val"): value
         for name, value in metrics.items()
@@ -76,12 +172,10 @@ def _validation_accuracies(path):
     }
 
 
-def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(claims_results):
-    files = {fw: claims_results / f"03_regularization_{fw}.json" for fw in ("torch", "keras")}
-    missing = [fw for fw, path in files.items() if not path.exists()]
-    if missing:
-        pytest.skip(f"lesson 03 claims did not run for {missing} in this session")
-    val = {fw: _validation_accuracies(path) for fw, path in files.items()}
+@pytest.mark.xdist_group("03_regularization")
+def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(teaching_results):
+    runs = _both(teaching_results, "03_regularization")
+    val = {fw: _validation_accuracies(results) for fw, results in runs.items()}
     assert set(val["torch"]) == set(val["keras"]) and len(val["torch"]) >= 8, val
     separated, contradictions = 0, []
     for first, second in (("torch", "keras"), ("keras", "torch")):
@@ -101,12 +195,10 @@ def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(claims_resu
 PROTO_AGREEMENT_POINTS = 3.0
 
 
-def test_lesson_04_frameworks_agree_on_prototypical_network_accuracy(claims_results):
-    files = {fw: claims_results / f"04_meta_learning_{fw}.json" for fw in ("torch", "keras")}
-    missing = [fw for fw, path in files.items() if not path.exists()]
-    if missing:
-        pytest.skip(f"lesson 04 claims did not run for {missing} in this session")
-    torch_m, keras_m = (json.loads(files[fw].read_text())["metrics"] for fw in ("torch", "keras"))
+@pytest.mark.xdist_group("04_meta_learning")
+def test_lesson_04_frameworks_agree_on_prototypical_network_accuracy(teaching_results):
+    runs = _both(teaching_results, "04_meta_learning")
+    torch_m, keras_m = (runs[fw]["metrics"] for fw in FRAMEWORKS)
     cells = [
         name
         for name in torch_m

@@ -71,12 +71,16 @@ def _html_figure(build: Path, relative: str) -> str:
 
 def claims_overview(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every claim once, the frameworks side by side: ``lesson``, ``statement``, ``direction``,
-    ``threshold`` and, per framework that made it, ``{"value": ..., "holds": ...}``."""
+    ``threshold`` and, per framework that made it, ``{"value": ..., "holds": ...}``.
+
+    A claim of the course's table is one row by its id (its statement may name what the run
+    found, e.g. lesson 03's best technique, and differ between frameworks); a free-form claim is
+    one row per statement."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
         for c in r["claims"]:
             row = rows.setdefault(
-                (r["lesson"], c["statement"]),
+                (r["lesson"], c.get("claim_id") or c["statement"]),
                 {"lesson": r["lesson"], "statement": c["statement"],
                  "direction": c.get("direction", ">="), "threshold": c["threshold"]},
             )  # fmt: skip

@@ -142,3 +142,19 @@ def test_report_names_the_library_versions_and_flags_failed_claims(monkeypatch, 
     ]
     assert "| 05_multitask | \\|w\\| < 1e-3 in a table cell | >= 0.5 | 1 holds | – |" in md
     assert "1 claim(s) did not hold" in (tmp_path / "report.html").read_text()
+
+
+def test_claims_overview_puts_one_table_claim_on_one_row_whatever_its_statement():
+    from course_lib import report
+
+    def result(framework, best, value):
+        claim = {"claim_id": "best_technique_improves_val", "statement": f"{best} helps",
+                 "direction": ">=", "threshold": 5.0, "value": value, "holds": value >= 5}
+        free = {"statement": f"free-form {framework}", "direction": ">=", "threshold": 1.0,
+                "value": 2.0, "holds": True}
+        return {"lesson": "03_regularization", "framework": framework, "mode": "teaching",
+                "claims": [claim, free]}  # fmt: skip
+
+    rows = report.claims_overview([result("torch", "augmentation", 11.7), result("keras", "L1", 4)])
+    assert len(rows) == 3  # the table claim once, each free-form statement on its own row
+    assert rows[0]["torch"]["value"] == 11.7 and rows[0]["keras"] == {"value": 4, "holds": False}

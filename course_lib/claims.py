@@ -5,10 +5,10 @@ A lesson proves its point with a few *claims*: a measured number compared with a
 the notebooks, so that one table shows what the course promises and why each margin was chosen;
 the lessons only measure the value and name the claim::
 
-    results.claim_from_table("probe_beats_scratch_k_low", gain_low)
+    results.claim_from_table("probe_beats_scratch_k_few", gain_low)
 
 ``statement`` is a ``str.format`` template. Its fields are filled from the lesson's size table
-(``config.sizes(lesson, mode)``: ``{k_low}``, ``{seeds}``, ...) unless the call passes them, and
+(``config.sizes(lesson, mode)``: ``{k_few}``, ``{seeds}``, ...) unless the call passes them, and
 from values only the run knows (``{best}``: the technique that came out best in lesson 03), which
 the call must pass.
 
@@ -174,12 +174,12 @@ CLAIMS: tuple[ClaimSpec, ...] = (
           Measured: 92.5 % / 89.1 % on the 1,335 source characters (README, "The pretrained
           network"). 85 % keeps 4 points of margin for Keras, the lower of the two, and still
           means the backbone learned strokes worth transferring."""),
-    _spec("01_transfer", "probe_beats_scratch_k_low",
-          "linear probe beats scratch at K = {k_low} (points, mean of {seeds} seeds)", 15, """
+    _spec("01_transfer", "probe_beats_scratch_k_few",
+          "linear probe beats scratch at K = {k_few} (points, mean of {seeds} seeds)", 15, """
           Measured: +26.1 / +25.3 points at K = 1 (README, lesson 01). 15 leaves about 10 points
           of margin for seeds, frameworks and machines and is still "a wide margin"."""),
-    _spec("01_transfer", "probe_beats_scratch_k_high",
-          "linear probe beats scratch at K = {k_high} (points; the ≥ 15 aimed at is not "
+    _spec("01_transfer", "probe_beats_scratch_k_more",
+          "linear probe beats scratch at K = {k_more} (points; the ≥ 15 aimed at is not "
           "reached, see section 5)", 3, """
           Measured: +4.8 / +6.1 points at K = 5. The ≥ 15 first aimed at does not hold and the
           lesson says so (section 5) instead of weakening the baseline; 3 keeps the honest claim
@@ -190,28 +190,28 @@ CLAIMS: tuple[ClaimSpec, ...] = (
           network (a gain of ≈ 0.32 / 0.38). 0.1 is a clear separation on the -1..1 scale with a
           margin of more than 0.2."""),
     _spec("01_transfer", "imagenet_probe_beats_scratch",
-          "CIFAR-10, K = {imagenet_k}: ImageNet probe beats scratch (points)", 15, """
+          "CIFAR-10, K = {k_imagenet}: ImageNet probe beats scratch (points)", 15, """
           Full mode only (real ImageNet weights and CIFAR-10): the classic result the glyph
           lessons imitate, held to the same 15 points as the glyph claim at K = 1. Not measured
           in the README; teaching-mode runs never make this claim.""",
           modes=("full",)),
     # --- 02_finetune
-    _spec("02_finetune", "careful_beats_scratch_k1",
-          "best careful recipe beats scratch at K = {k1} (points)", 10, """
+    _spec("02_finetune", "careful_beats_scratch_k_few",
+          "best careful recipe beats scratch at K = {k_few} (points)", 10, """
           Measured: +26.6 / +26.6 points at K = 1 (README, lesson 02). 10 is a deliberately
           modest bar, far below the measurement: the point is that careful fine-tuning keeps the
           transfer gain."""),
-    _spec("02_finetune", "careful_beats_naive_k1",
-          "best careful recipe beats naive fine-tuning at K = {k1} (points)", 2, """
+    _spec("02_finetune", "careful_beats_naive_k_few",
+          "best careful recipe beats naive fine-tuning at K = {k_few} (points)", 2, """
           Measured: +6.2 / +7.4 points at K = 1. 2 points is above the seed noise of a 3-seed
           mean here and leaves 4-5 points of margin."""),
-    _spec("02_finetune", "careful_beats_scratch_k2",
-          "best careful recipe beats scratch at K = {k2} (points; the ≥ 10 aimed at is "
+    _spec("02_finetune", "careful_beats_scratch_k_more",
+          "best careful recipe beats scratch at K = {k_more} (points; the ≥ 10 aimed at is "
           "not reached, see section 5)", 2, """
           Measured: +4.8 / +6.3 points at K = 5. The ≥ 10 aimed at does not hold and the lesson
           says so; 2 keeps the honest claim "still ahead" with about 3 points of margin."""),
     _spec("02_finetune", "digits_unfreeze_beats_probe",
-          "digits: unfreezing beats the frozen probe at K = {digits_k1} (points)", 1, """
+          "digits: unfreezing beats the frozen probe at K = {k_digits} (points)", 1, """
           Measured: +5.7 / +10.3 points at K = 5 on the digits (one seed). 1 point only asks for
           the sign: on a far domain the backbone has to adapt; the margin covers one seed's
           noise."""),
@@ -249,30 +249,30 @@ CLAIMS: tuple[ClaimSpec, ...] = (
           Measured: |73.0 - 72.3| = 0.7 / |73.3 - 72.1| = 1.2 points. "Similar" means within a
           few seed-to-seed standard deviations (1-2 points each), so 5.""", direction="<="),
     _spec("03_regularization", "l2sp_beats_l2_zero",
-          "fine-tuning at K = {l2sp_k}: L2-SP beats L2 toward zero (points)", 20, """
+          "fine-tuning at K = {k_l2sp}: L2-SP beats L2 toward zero (points)", 20, """
           Measured: +70 / +49 points. 20 is far below both and still a large effect; the margin
           covers the large difference between the frameworks (21 points)."""),
     # --- 04_meta_learning
     _spec("04_meta_learning", "maml_mse_10_steps",
-          "sinusoid K = {k_shot}: MAML's MSE after 10 steps", 0.5, """
+          "sinusoid K = {k_sinusoid}: MAML's MSE after 10 steps", 0.5, """
           Measured: 0.32 / 0.32 (another 2-core machine: 0.31 / 0.40); the MAML paper reports
           0.35. 0.5 leaves room for the CPU and thread count, which change these numbers, and is
           still far below the pretrained baseline (≈ 2).""", direction="<="),
     _spec("04_meta_learning", "maml_beats_pretrained_mse",
-          "sinusoid K = {k_shot}: pretrained / MAML MSE after 10 steps (times lower)", 3.0, """
+          "sinusoid K = {k_sinusoid}: pretrained / MAML MSE after 10 steps (times lower)", 3.0, """
           Measured: 6.3x / 6.5x lower (another machine: 6.5x / 5.3x). 3x is the paper's kind of
           gap with about half of it as margin."""),
     _spec("04_meta_learning", "protonet_accuracy_k_few",
           "glyphs {n_way}-way {k_few}-shot: prototypical network accuracy", 0.95, """
           Measured: 98.5 % / 98.5 % ± 0.3 (another machine: 98.2 / 98.6) on 600 test episodes.
           95 % leaves about 3 points, ten times the 95 % CI."""),
-    _spec("04_meta_learning", "protonet_accuracy_k_many",
-          "glyphs {n_way}-way {k_many}-shot: prototypical network accuracy", 0.98, """
+    _spec("04_meta_learning", "protonet_accuracy_k_more",
+          "glyphs {n_way}-way {k_more}-shot: prototypical network accuracy", 0.98, """
           Measured: 99.7 % / 99.6 % ± 0.1 on 600 test episodes. 98 % leaves more than 1.5 points,
           over ten times the 95 % CI."""),
     # --- 05_multitask
     _spec("05_multitask", "multitask_gain_low_label",
-          "low-label task ({new_k} labels per class): multi-task minus single-task "
+          "low-label task ({k_new} labels per class): multi-task minus single-task "
           "accuracy (points)", 5.0, """
           Measured: +12.5 / +12.5 points (README, lesson 05; +15.3 in PyTorch on 1 thread).
           5 points is above the 2.8 / 3.5 point std of the single-task runs, with 7 points of
@@ -354,7 +354,7 @@ def lesson_sizes(lesson: str, mode: str) -> Mapping[str, Any]:
 def find(lesson: str, statement: str, mode: str | None = None) -> list[ClaimSpec]:
     """The lesson's table entries whose statement template matches ``statement``.
 
-    With ``mode``, size fields must equal that mode's sizes (e.g. ``K = 1`` for ``{k_low}``);
+    With ``mode``, size fields must equal that mode's sizes (e.g. ``K = 1`` for ``{k_few}``);
     fields only the run knows (``{best}``) match anything.
     """
     sizes = lesson_sizes(lesson, mode) if mode is not None else None

@@ -31,6 +31,14 @@ OFFLINE_ENV = "COURSE_OFFLINE"
 # The size table: lesson -> mode -> knob -> value. "data" holds the sizes of the embedded datasets.
 # smoke: every code path in seconds (CI); teaching: the lesson's claim on a 2-core CPU in minutes;
 # full: true scale on a GPU with real downloads.
+#
+# Label budgets (labelled examples per class, or support points per task) are named k_<role>:
+#   k_few / k_more / k_most  a lesson's increasing budgets, compared side by side (K = 1 / 5 / 15);
+#   k_<what>                 the budget of one part of a lesson: k_demo, k_digits, k_imagenet,
+#                            k_mlp, k_l2sp, k_sinusoid, k_new, k_source, k_close, k_far;
+#   k_<what>_more            a second, larger budget of that part (k_digits_more, k_sinusoid_more).
+# No other knob starts with "k" or contains "_k" (tests/unit/test_config.py checks the scheme).
+# Library arguments keep their own names (EpisodeSampler(k_shot=...), glyph_tasks(new_k=...)).
 # ---------------------------------------------------------------------------------------------
 # fmt: off
 _SETUP_TEACHING = {"grid_alphabets": 8, "grid_chars": 10, "digits_grid": 40, "sinusoid_tasks": 5,
@@ -61,36 +69,38 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
     },
 }
 # Lessons 01 and 02: 20-way tasks from the held-out alphabets (the same in every mode, so the
-# parameter tables nbval checks do not change), K labelled images per class, budgets in optimizer
+# parameter tables nbval checks do not change), K labelled images per class (k_few, k_more and in
+# lesson 02 k_most; k_digits / k_digits_more on the handwritten digits), budgets in optimizer
 # steps (a fixed number of epochs would give K = 15 fifteen times the training of K = 1).
-# Section 8 of lesson 01 (ImageNet network, CIFAR-10): a code-path check outside full mode.
-_IMAGENET_CHECK = {"imagenet_images": 20, "imagenet_k": 1, "imagenet_eval": 20, "imagenet_size": 32,
+# Section 8 of lesson 01 (ImageNet network, CIFAR-10, k_imagenet): a code-path check outside full
+# mode.
+_IMAGENET_CHECK = {"imagenet_images": 20, "k_imagenet": 1, "imagenet_eval": 20, "imagenet_size": 32,
                    "imagenet_batch": 10, "imagenet_probe_steps": 2, "imagenet_scratch_steps": 1}
-_TRANSFER_TEACHING = {"n_way": 20, "k_low": 1, "k_high": 5, "seeds": 3, "batch_size": 16,
-                      "probe_steps": 100, "scratch_steps": 200, "digits_k": 5, "pca_classes": 10,
+_TRANSFER_TEACHING = {"n_way": 20, "k_few": 1, "k_more": 5, "seeds": 3, "batch_size": 16,
+                      "probe_steps": 100, "scratch_steps": 200, "k_digits": 5, "pca_classes": 10,
                       "digits_images": 1797} | _IMAGENET_CHECK
-_FINETUNE_TEACHING = {"n_way": 20, "k_demo": 5, "k1": 1, "k2": 5, "k3": 15, "seeds": 3,
+_FINETUNE_TEACHING = {"n_way": 20, "k_demo": 5, "k_few": 1, "k_more": 5, "k_most": 15, "seeds": 3,
                       "batch_size": 16, "probe_steps": 100, "scratch_steps": 200,
                       "naive_steps": 150, "stage_steps": 30, "discriminative_steps": 100,
-                      "digits_k1": 5, "digits_k2": 20, "digits_seeds": 1, "digits_images": 1797,
+                      "k_digits": 5, "k_digits_more": 20, "digits_seeds": 1, "digits_images": 1797,
                       "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1,
                       "recipe_image_size": 32}
 SIZES.update({
     "01_transfer": {
-        "smoke":    {"n_way": 20, "k_low": 1, "k_high": 1, "seeds": 1, "batch_size": 16,
-                     "probe_steps": 2, "scratch_steps": 2, "digits_k": 2, "pca_classes": 5,
+        "smoke":    {"n_way": 20, "k_few": 1, "k_more": 1, "seeds": 1, "batch_size": 16,
+                     "probe_steps": 2, "scratch_steps": 2, "k_digits": 2, "pca_classes": 5,
                      "digits_images": 200} | _IMAGENET_CHECK,
         "teaching": _TRANSFER_TEACHING,
-        "full":     _TRANSFER_TEACHING | {"imagenet_images": 50_000, "imagenet_k": 5,
+        "full":     _TRANSFER_TEACHING | {"imagenet_images": 50_000, "k_imagenet": 5,
                                           "imagenet_eval": 2_000, "imagenet_size": 224,
                                           "imagenet_batch": 32, "imagenet_probe_steps": 300,
                                           "imagenet_scratch_steps": 300},
     },
     "02_finetune": {
-        "smoke":    {"n_way": 20, "k_demo": 2, "k1": 1, "k2": 1, "k3": 1, "seeds": 1,
+        "smoke":    {"n_way": 20, "k_demo": 2, "k_few": 1, "k_more": 1, "k_most": 1, "seeds": 1,
                      "batch_size": 16, "probe_steps": 2, "scratch_steps": 2, "naive_steps": 2,
-                     "stage_steps": 1, "discriminative_steps": 2, "digits_k1": 2,
-                     "digits_k2": 2, "digits_seeds": 1, "digits_images": 200,
+                     "stage_steps": 1, "discriminative_steps": 2, "k_digits": 2,
+                     "k_digits_more": 2, "digits_seeds": 1, "digits_images": 200,
                      "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1,
                      "recipe_image_size": 32},
         "teaching": _FINETUNE_TEACHING,
@@ -99,50 +109,52 @@ SIZES.update({
                                           "recipe_image_size": 224},
     },
 })
-# Lesson 03: 100 unseen characters, K images each to train on, validation and test images of the
-# same characters; an MLP that overfits them. n_way and hidden stay fixed across modes (nbval
-# checks the parameter table). l2sp_*: section 9, fine-tuning the pretrained CNN as in lesson 02.
-_REGULARIZATION_TEACHING = {"n_way": 100, "k": 6, "val_per_class": 7, "hidden": 256,
+# Lesson 03: 100 unseen characters, k_mlp images each to train on, validation and test images of
+# the same characters; an MLP that overfits them. n_way and hidden stay fixed across modes (nbval
+# checks the parameter table). l2sp_* and k_l2sp: section 9, fine-tuning the pretrained CNN as in
+# lesson 02.
+_REGULARIZATION_TEACHING = {"n_way": 100, "k_mlp": 6, "val_per_class": 7, "hidden": 256,
                             "epochs": 40, "seeds": 3, "patience": 8, "l2sp_n_way": 20,
-                            "l2sp_k": 1, "l2sp_steps": 150, "l2sp_seeds": 2}
+                            "k_l2sp": 1, "l2sp_steps": 150, "l2sp_seeds": 2}
 SIZES["03_regularization"] = {
-    "smoke":    _REGULARIZATION_TEACHING | {"k": 1, "val_per_class": 1, "epochs": 2, "seeds": 1,
+    "smoke":    _REGULARIZATION_TEACHING | {"k_mlp": 1, "val_per_class": 1, "epochs": 2, "seeds": 1,
                                             "patience": 1, "l2sp_steps": 2, "l2sp_seeds": 1},
     "teaching": _REGULARIZATION_TEACHING,
     "full":     _REGULARIZATION_TEACHING | {"seeds": 5, "l2sp_seeds": 5},
 }
-# Lesson 04, part A: the sinusoid family of the MAML paper (meta-batch, K, inner rate, Adam 1e-3
-# fixed in every mode); meta_iterations per method (the paper: 70,000); eval_tasks unseen tasks,
-# eval_query points each, adapted for up to eval_steps SGD steps. k_more: the second support size.
-# Part B: n_way-way episodes with k_few / k_many shots and n_query queries per class drawn from
+# Lesson 04, part A: the sinusoid family of the MAML paper (meta-batch, K = k_sinusoid support
+# points, inner rate, Adam 1e-3 fixed in every mode); meta_iterations per method (the paper:
+# 70,000); eval_tasks unseen tasks, eval_query points each, adapted for up to eval_steps SGD steps.
+# k_sinusoid_more: the second support size.
+# Part B: n_way-way episodes with k_few / k_more shots and n_query queries per class drawn from
 # the held-out alphabets, test_episodes of each (within_episodes inside single alphabets);
 # prototypical networks train on proto_episodes episodes of the source alphabets (proto_way-way,
 # 1-shot), first-order MAML for maml_iterations of maml_batch episodes, maml_*_steps inner steps.
-_META_TEACHING = {"k_shot": 5, "k_more": 10, "meta_batch": 25, "query": 10,
+_META_TEACHING = {"k_sinusoid": 5, "k_sinusoid_more": 10, "meta_batch": 25, "query": 10,
                   "meta_iterations": 15_000, "pretrain_iterations": 15_000, "reptile_steps": 5,
                   "eval_tasks": 600, "eval_query": 100, "eval_steps": 10,
-                  "n_way": 5, "k_few": 1, "k_many": 5, "n_query": 10, "test_episodes": 600,
+                  "n_way": 5, "k_few": 1, "k_more": 5, "n_query": 10, "test_episodes": 600,
                   "within_episodes": 660, "proto_way": 20, "proto_query": 5,
                   "proto_episodes": 600, "maml_iterations": 400, "maml_batch": 4,
                   "maml_train_steps": 1, "maml_test_steps": 3}
 SIZES["04_meta_learning"] = {
     "smoke":    _META_TEACHING | {"meta_iterations": 20, "pretrain_iterations": 20,
-                                  "eval_tasks": 20, "eval_query": 20, "k_many": 2, "n_query": 2,
+                                  "eval_tasks": 20, "eval_query": 20, "k_more": 2, "n_query": 2,
                                   "test_episodes": 10, "within_episodes": 11, "proto_query": 2,
                                   "proto_episodes": 3, "maml_iterations": 2, "maml_batch": 2},
     "teaching": _META_TEACHING,
     "full":     _META_TEACHING | {"meta_iterations": 70_000, "pretrain_iterations": 70_000},
 }
 # Lesson 05: three tasks on the glyphs (course_lib.multitask.glyph_tasks): new_chars characters
-# of the held-out alphabets with new_k labelled images each, source_chars source characters with
-# source_k each, and the alphabet of every image; test_per_char test images per character.
+# of the held-out alphabets with k_new labelled images each, source_chars source characters with
+# k_source each, and the alphabet of every image; test_per_char test images per character.
 # Every run trains `steps` Adam steps at `lr`, batch_size images per task and step; the trunk is
 # the small CNN at `width` (fixed across modes: nbval checks the parameter table).
-_MULTITASK_TEACHING = {"new_chars": 100, "new_k": 2, "source_chars": 300, "source_k": 12,
+_MULTITASK_TEACHING = {"new_chars": 100, "k_new": 2, "source_chars": 300, "k_source": 12,
                        "test_per_char": 8, "steps": 500, "lr": 3e-3, "batch_size": 32,
                        "width": 16, "seeds": 3}
 SIZES["05_multitask"] = {
-    "smoke":    _MULTITASK_TEACHING | {"new_k": 1, "source_k": 2, "test_per_char": 2,
+    "smoke":    _MULTITASK_TEACHING | {"k_new": 1, "k_source": 2, "test_per_char": 2,
                                        "steps": 3, "seeds": 1},
     "teaching": _MULTITASK_TEACHING,
     "full":     _MULTITASK_TEACHING | {"steps": 2000, "seeds": 5},
@@ -151,12 +163,12 @@ SIZES["05_multitask"] = {
 # characters of one held-out script (course_lib.capstone.CLOSE_ALPHABET) with k_close labels each;
 # the far one: the handwritten digits with k_far labels each (digits_images of the 1,797).
 # Every trained strategy gets `steps` optimizer steps of batch_size images; multi-task adds
-# source_chars source characters with source_k images each as a second task.
+# source_chars source characters with k_source images each as a second task.
 _CAPSTONE_TEACHING = {"k_close": 5, "k_far": 10, "seeds": 3, "steps": 200, "batch_size": 16,
-                      "source_chars": 100, "source_k": 10, "digits_images": 1797}
+                      "source_chars": 100, "k_source": 10, "digits_images": 1797}
 SIZES["06_capstone"] = {
     "smoke":    _CAPSTONE_TEACHING | {"k_close": 1, "k_far": 2, "seeds": 1, "steps": 2,
-                                      "source_chars": 10, "source_k": 2, "digits_images": 200},
+                                      "source_chars": 10, "k_source": 2, "digits_images": 200},
     "teaching": _CAPSTONE_TEACHING,
     "full":     _CAPSTONE_TEACHING | {"seeds": 5},
 }

@@ -112,7 +112,7 @@ class LessonResults:
 
     >>> results = LessonResults("01_transfer", "torch", mode="smoke", seed=0)
     >>> results.metric("probe_acc_k5", 0.81)
-    >>> results.claim_from_table("probe_beats_scratch_k_low", 21.0)  # course_lib/claims.py
+    >>> results.claim_from_table("probe_beats_scratch_k_few", 21.0)  # course_lib/claims.py
     >>> results.claim("my own claim (points)", 3.5, threshold=2)  # free-form, e.g. an exercise
     >>> results.save()
     """

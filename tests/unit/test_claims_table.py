@@ -95,9 +95,8 @@ def test_the_computed_threshold_is_lesson_03s_noise_expression():
 def test_unknown_claims_are_clear_errors():
     with pytest.raises(claims.ClaimTableError, match="glyph_alphabets"):
         claims.get("00_setup", "no_such_claim")
-    assert (
-        "why:" in claims.explain("02_finetune") and "careful_beats_scratch_k1" in claims.explain()
-    )
+    assert "why:" in claims.explain("02_finetune")
+    assert "careful_beats_scratch_k_few" in claims.explain()
 
 
 # ------------------------------------------------------------------------ the lessons use it
@@ -146,13 +145,13 @@ def test_each_lesson_reads_exactly_its_claims_from_the_table(lesson):
 def test_claim_from_table_formats_the_statement_with_the_lessons_sizes(build):
     r = LessonResults("01_transfer", "torch", mode="teaching")
     S = config.sizes("01_transfer", "teaching")
-    claim = r.claim_from_table("probe_beats_scratch_k_low", 26.1)
+    claim = r.claim_from_table("probe_beats_scratch_k_few", 26.1)
     assert claim.statement == (
-        f"linear probe beats scratch at K = {S.k_low} (points, mean of {S.seeds} seeds)"
+        f"linear probe beats scratch at K = {S.k_few} (points, mean of {S.seeds} seeds)"
     )
     assert (claim.threshold, claim.direction, claim.holds) == (15.0, ">=", True)
     entry = json.loads(r.save().read_text())["claims"][0]
-    assert entry["claim_id"] == "probe_beats_scratch_k_low" and entry["threshold"] == 15.0
+    assert entry["claim_id"] == "probe_beats_scratch_k_few" and entry["threshold"] == 15.0
     assert "threshold_inputs" not in entry
 
 
@@ -194,15 +193,15 @@ def test_a_claim_of_another_mode_or_lesson_is_refused(build):
     with pytest.raises(claims.ClaimTableError, match="full"):
         r.claim_from_table("imagenet_probe_beats_scratch", 20.0)
     with pytest.raises(claims.ClaimTableError, match="no claim"):
-        r.claim_from_table("careful_beats_scratch_k1", 20.0)  # lesson 02's
+        r.claim_from_table("careful_beats_scratch_k_few", 20.0)  # lesson 02's
 
 
 def test_free_form_claims_stay_for_exercises_but_not_with_another_threshold(build, monkeypatch):
     r = LessonResults("02_finetune", "torch", mode="teaching")
     assert r.claim("my own experiment (points)", 3.0, 2).claim_id is None
     same = r.claim("best careful recipe beats scratch at K = 1 (points)", 26.6, 10)
-    assert same.claim_id == "careful_beats_scratch_k1"
-    with pytest.raises(claims.ClaimTableError, match=r"careful_beats_scratch_k1.*>= 10"):
+    assert same.claim_id == "careful_beats_scratch_k_few"
+    with pytest.raises(claims.ClaimTableError, match=r"careful_beats_scratch_k_few.*>= 10"):
         r.claim("best careful recipe beats scratch at K = 1 (points)", 26.6, 5)
     with pytest.raises(claims.ClaimTableError, match="<= 10"):
         r.claim("best careful recipe beats scratch at K = 1 (points)", 26.6, 10, direction="<=")

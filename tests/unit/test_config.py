@@ -1,3 +1,4 @@
+import re
 import time
 
 import numpy as np
@@ -32,6 +33,40 @@ def test_every_lesson_has_the_same_knobs_in_every_mode():
         assert set(table) == set(config.MODES), lesson
         knobs = {mode: set(values) for mode, values in table.items()}
         assert len({frozenset(k) for k in knobs.values()}) == 1, f"{lesson}: {knobs}"
+
+
+# Label budgets in the size table are k_<role> (the comment above SIZES in course_lib/config.py):
+# k_few / k_more / k_most for a lesson's increasing budgets side by side, k_<what> for the budget of
+# one part of a lesson and k_<what>_more for a second, larger one of that part.
+BUDGET_OWNERS = ("demo", "digits", "imagenet", "mlp", "l2sp", "sinusoid", "new", "source", "close",
+                 "far")  # fmt: skip
+LABEL_BUDGET_RE = re.compile(rf"^k_(?:few|more|most|(?:{'|'.join(BUDGET_OWNERS)})(?:_more)?)$")
+# A knob that looks like a label budget: it starts with "k", or one of its snake_case parts is "k"
+# or "k<digits>" (digits_k, imagenet_k1, k2, new_k).
+LOOKS_LIKE_A_BUDGET_RE = re.compile(r"^k|(?:^|_)k\d*(?:_|$)")
+
+
+@pytest.mark.parametrize("old", ["k", "k1", "k3", "k_low", "k_high", "k_many", "k_shot",
+                                 "digits_k", "digits_k1", "imagenet_k", "l2sp_k", "new_k",
+                                 "source_k", "k_digits2", "k_more_digits"])  # fmt: skip
+def test_the_budget_scheme_rejects_the_old_names(old):
+    assert LOOKS_LIKE_A_BUDGET_RE.search(old) and not LABEL_BUDGET_RE.match(old)
+
+
+def test_every_label_budget_knob_follows_the_naming_scheme():
+    bad = sorted(
+        (lesson, knob)
+        for lesson, table in config.SIZES.items()
+        for values in table.values()
+        for knob in values
+        if LOOKS_LIKE_A_BUDGET_RE.search(knob) and not LABEL_BUDGET_RE.match(knob)
+    )
+    assert not bad, (
+        f"label-budget knobs outside the k_<role> scheme: {sorted(set(bad))}; name them k_few / "
+        "k_more / k_most (a lesson's budgets side by side), k_<what> or k_<what>_more (add a new "
+        "<what> to BUDGET_OWNERS and to the comment above SIZES in course_lib/config.py)"
+    )
+    assert config.sizes("02_finetune", "teaching").k_most == 15  # the scheme is in use
 
 
 def test_sizes_attribute_and_item_access():

@@ -18,8 +18,6 @@ PYTEST := $(PY) -m pytest
 # pip on some machines prints one warning per package index entry: keep the log readable. The
 # braces keep pip's own exit status (pipefail): a failed install must stop `make setup`.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
-# The fast suite: two workers, each notebook run once on one of them (tests/notebook_runs.py).
-FAST_SUITE := -m "not claims and not browser" -n 2 --dist loadgroup
 
 .PHONY: help setup course test test-fast test-claims lint lab doctor report notebooks exercises bench clean
 
@@ -42,11 +40,17 @@ setup: $(STAMP)
 course: setup
 	$(VENV)/bin/course run $(LESSONS)
 
+# Each notebook runs once per mode and every check on it reads that run (tests/notebook_runs.py,
+# tests/claims: session fixtures). The fast suite runs on two workers, one file per worker at a
+# time (every check of a notebook is in one file); the claims and the browser run in one process.
+FAST_SUITE := -m "not claims and not browser" -n 2 --dist loadfile
 test: setup
-	status=0; $(PYTEST) $(FAST_SUITE) tests || status=$$?; $(PYTEST) -m "claims or browser" tests || status=$$?; exit $$status
+	status=0; $(PYTEST) $(FAST_SUITE) tests || status=$$?; \
+	$(PYTEST) -m "claims or browser" tests || status=$$?; exit $$status
 
 test-fast: setup
-	status=0; $(PYTEST) $(FAST_SUITE) tests || status=$$?; $(PYTEST) -m browser tests || status=$$?; exit $$status
+	status=0; $(PYTEST) $(FAST_SUITE) tests || status=$$?; \
+	$(PYTEST) -m browser tests || status=$$?; exit $$status
 
 test-claims: setup
 	$(PYTEST) -m claims tests

@@ -14,8 +14,8 @@ Under pytest-xdist each worker is a session of its own. The runs then live in a 
 every worker of the test run (the parent of the workers' temporary folders, as the pytest-xdist
 documentation recommends), one subfolder per lesson and framework with a lock file: the first
 worker that needs a run makes it while the others wait for the lock and read its results file (or
-the error it recorded). ``-n auto --dist loadgroup`` keeps each lesson's tests on one worker (the
-``xdist_group`` marks), so no worker waits for another's run.
+the error it recorded). `make test` runs the claims suite without ``-n``: the lessons' numbers are
+measured with the default thread count, as a learner's run is.
 """
 
 import contextlib

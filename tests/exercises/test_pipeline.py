@@ -6,10 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_lib import runner
+from course_lib import nbtools, runner
 from course_lib.exercises import build
+from tests.notebook_runs import SOLUTIONS, solution_params
 
-SOLUTIONS = build.solution_notebooks()
 CHECK_CELL = re.compile(r"^check_\w+\(", re.MULTILINE)  # a cell that calls a lesson's check
 
 
@@ -49,14 +49,24 @@ def test_every_student_copy_has_a_solution_notebook():
     assert found == expected, "every exercises/*.ipynb must be generated from exercises/solutions/"
 
 
-@pytest.mark.parametrize("src", SOLUTIONS, ids=lambda p: p.name)
-def test_solution_runs_top_to_bottom_and_passes_its_checks(src, tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
-    out = tmp_path / src.name
-    runner.execute_notebook(src, out, mode="smoke", seed=0, timeout=300)  # raises on any error
-    nb = nbformat.read(out, as_version=4)
-    for cell in _check_cells(nb):
+@pytest.mark.parametrize("src", solution_params())
+def test_solution_runs_top_to_bottom_and_passes_its_checks(src, notebook_runs):
+    run = notebook_runs.solution(src)  # one papermill run per solution serves every test here
+    assert not run.error, run.error  # papermill stops at the first cell that raises
+    nb = run.notebook()
+    errors = [o for cell in nb.cells if cell.cell_type == "code" for o in _errors(cell)]
+    assert not errors, f"{errors[0].ename}: {errors[0].evalue}"
+    checks = _check_cells(nb)
+    assert checks
+    for cell in checks:
         assert re.search(r"✓ .*: all \d+ checks passed", _text(cell)), cell.source
+
+
+@pytest.mark.parametrize("src", solution_params())
+def test_solution_checked_cells_print_what_the_notebook_stores(src, notebook_runs):
+    committed = nbformat.read(src, as_version=4)
+    problems = nbtools.checked_output_mismatches(committed, notebook_runs.solution(src).notebook())
+    assert not problems, "\n\n".join(problems)
 
 
 @pytest.mark.parametrize("src", SOLUTIONS, ids=lambda p: p.name)

@@ -17,6 +17,14 @@ def _code(cell):
     return cell.cell_type == "code"
 
 
+def test_there_are_notebooks_to_check():
+    """The tests below are parametrized over these lists: empty, they would not run at all."""
+    lessons = [p for p in NOTEBOOKS if p.parent.name == "notebooks"]
+    solutions = [p for p in EXERCISES if p.parent.name == "solutions"]
+    students = [p for p in EXERCISES if p.parent.name == "exercises"]
+    assert lessons and solutions and students, (len(lessons), len(solutions), len(students))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_clean(path):
     nb = nbformat.read(path, as_version=4)

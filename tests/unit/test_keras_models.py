@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
 from course_lib import keras as cl
 from course_lib.errors import CheckpointError, UnknownNameError
-
-keras = pytest.importorskip("keras")
 
 CNN_BLOCKS = ["block1", "block2", "block3", "block4", "head"]
 

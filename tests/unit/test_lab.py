@@ -80,7 +80,7 @@ def test_shipped_server_settings():
 
 
 def test_shipped_lab_settings_match_jupyterlabs_schemas():
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema  # nbformat's own dependency: always there, never a reason to skip
     overrides = _load("labconfig/default_setting_overrides.json")
     assert overrides["@jupyterlab/notebook-extension:tracker"]["windowingMode"] == "none"
     assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"

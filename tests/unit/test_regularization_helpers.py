@@ -124,6 +124,12 @@ def test_augmentation_distorts_each_image_and_fit_uses_it(cl, digits):
     model = cl.small_cnn(10, width=8)
     history = cl.fit(model, train, epochs=3, lr=1e-2, quiet=True, augment=augment)
     assert history["loss"][-1] < history["loss"][0]
+    # fit trains on what augment returns: blanked images leave nothing to learn but the class
+    # frequencies (chance is 0.1), whatever the network does with the real ones
+    config.seed_everything(0)
+    blank = cl.fit(cl.small_cnn(10, width=8), train, epochs=3, lr=1e-2, quiet=True,
+                   augment=lambda x: x * 0)  # fmt: skip
+    assert blank["accuracy"][-1] < 0.2 < history["accuracy"][-1]
 
 
 def test_keras_fit_moves_the_augmentation_generators_on_by_a_fixed_jump(digits):

@@ -51,15 +51,38 @@ def test_fit_without_validation_has_training_keys_only(cl, digits):
     assert history.keys() == ["loss", "accuracy"]
 
 
+def _block_values(cl, model, names):
+    """Every weight of the named blocks, BatchNorm running/moving statistics included."""
+    if cl.FRAMEWORK == "torch":
+        return {
+            key: value.detach().cpu().numpy().copy()
+            for key, value in model.state_dict().items()
+            if key.split(".")[0] in names
+        }
+    return {
+        f"{name}/{i}": np.array(w.numpy())
+        for name in names
+        for i, w in enumerate(model.get_layer(name).weights)
+    }
+
+
 def test_fit_trains_only_unfrozen_blocks(cl, digits):
     config.seed_everything(0)
     model = cl.small_cnn(10, width=8)
-    cl.freeze(model, up_to="block4")
-    before = cl.predict(model, digits[1].images[:4])
+    cl.freeze(model, up_to="block3")
+    frozen, trained = ["block1", "block2", "block3"], ["block4", "head"]
+    frozen_before = _block_values(cl, model, frozen)
+    trained_before = _block_values(cl, model, trained)
     summary_before = cl.trainable_summary(model)
     cl.fit(model, digits[0], epochs=1, lr=1e-2, quiet=True)
     assert cl.trainable_summary(model) == summary_before
-    assert not np.allclose(before, cl.predict(model, digits[1].images[:4]))
+    frozen_after = _block_values(cl, model, frozen)
+    trained_after = _block_values(cl, model, trained)
+    assert frozen_before and frozen_after.keys() == frozen_before.keys()
+    for key, old in frozen_before.items():  # the frozen blocks, statistics too, are untouched
+        np.testing.assert_array_equal(frozen_after[key], old, err_msg=key)
+    moved = [k for k, old in trained_before.items() if not np.array_equal(trained_after[k], old)]
+    assert any(k.startswith("block4") for k in moved) and any(k.startswith("head") for k in moved)
 
 
 def test_fully_frozen_model_is_a_clear_error(cl, digits):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from course_lib import config
 from course_lib.errors import CourseError
@@ -82,53 +82,50 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_generated(
+    build_all: Callable[..., list], check: bool, up_to_date: str, stale_hint: str, **options
+) -> int:
+    """``build_all(check=True)`` lists what is stale (exit 1), else build and list what changed."""
+    if check:
+        stale = build_all(check=True)
+        for path in stale:
+            print(f"stale: {path}")
+        if stale:
+            print(f"{len(stale)} {stale_hint}", file=sys.stderr)
+            return 1
+    else:
+        for path in build_all(**options):
+            print(f"built {path}")
+    print(up_to_date)
+    return 0
+
+
 def _build_notebooks(args: argparse.Namespace) -> int:
     from course_lib import sources
 
     if args.paths:
         print("`course notebooks build` takes no paths: it builds every lesson", file=sys.stderr)
         return 2
-    count = 2 * len(sources.lesson_sources())
-    if args.check:
-        stale = sources.build_all(check=True)
-        for path in stale:
-            print(f"stale: {path}")
-        if stale:
-            print(
-                f"{len(stale)} notebook(s) differ from their source in notebooks/src/: edit the "
-                "source, run `course notebooks build` (or `make notebooks`) and commit both.",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{count} notebooks up to date with notebooks/src/")
-        return 0
-    for path in sources.build_all():
-        print(f"built {path}")
-    print(f"{count} notebooks up to date with notebooks/src/")
-    return 0
+    return _build_generated(
+        sources.build_all,
+        args.check,
+        f"{2 * len(sources.lesson_sources())} notebooks up to date with notebooks/src/",
+        "notebook(s) differ from their source in notebooks/src/: edit the source, run "
+        "`course notebooks build` (or `make notebooks`) and commit both.",
+    )
 
 
 def _exercises(args: argparse.Namespace) -> int:
     from course_lib.exercises import build
 
-    sources = build.solution_notebooks()
-    if args.check:
-        stale = build.build_all(check=True)
-        for path in stale:
-            print(f"stale: {path}")
-        if stale:
-            print(
-                f"{_copies(len(stale))} out of date with exercises/solutions/: run "
-                "`course exercises build` (or `make exercises`) and commit the result.",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{_copies(len(sources))} up to date")
-        return 0
-    for path in build.build_all(force=args.force):
-        print(f"built {path}")
-    print(f"{_copies(len(sources))} up to date")
-    return 0
+    return _build_generated(
+        build.build_all,
+        args.check,
+        f"{_copies(len(build.solution_notebooks()))} up to date",
+        "student cop(ies) out of date with exercises/solutions/: run `course exercises build` "
+        "(or `make exercises`) and commit the result.",
+        force=args.force,
+    )
 
 
 def _copies(n: int) -> str:

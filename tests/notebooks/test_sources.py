@@ -171,3 +171,25 @@ def test_cli_build_check_exit_codes(tmp_path, monkeypatch, capsys):
     assert cli.main(["notebooks", "build"]) == 0
     assert cli.main(["notebooks", "build", "--check"]) == 0
     assert "2 notebooks up to date" in capsys.readouterr().out
+
+
+def test_opening_and_saving_a_source_in_jupyterlab_leaves_it_as_it_was(tmp_path):
+    """JupyterLab opens a source through jupytext's contents manager (as a notebook, tags and
+    all); saving it back, with the metadata JupyterLab adds, writes the same file."""
+    import shutil
+
+    from jupytext import TextFileContentsManager
+
+    source = sources.lesson_sources()[0]
+    shutil.copy(source, tmp_path / source.name)
+    shutil.copy(source.parent / "jupytext.toml", tmp_path / "jupytext.toml")
+    manager = TextFileContentsManager(root_dir=str(tmp_path))
+    model = manager.get(source.name, type="notebook", content=True)
+    nb = model["content"]
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert nb.metadata["kernelspec"]["name"] == "post-training-course"
+    nb.cells[2].metadata["scrolled"] = True  # what working in JupyterLab adds
+    nb.cells[2].metadata["slideshow"] = {"slide_type": "slide"}  # kept unless jupytext.toml says
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    manager.save({"type": "notebook", "format": "json", "content": nb}, source.name)
+    assert (tmp_path / source.name).read_text() == source.read_text()

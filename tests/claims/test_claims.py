@@ -140,8 +140,13 @@ def _both(teaching_results, lesson):
     return {fw: teaching_results(lesson, fw) for fw in FRAMEWORKS}
 
 
-# Lesson 02: the comparison table must tell the same story in both frameworks.
-AGREEMENT_POINTS = 5.0
+# Lesson 02: the comparison table must tell the same story in both frameworks. Each framework
+# pretrains its own network (source validation accuracy 92.4 % / 90.2 % in the 2026-12-05 CI
+# build), so the cell that leans most on the frozen features, the linear probe at K = 1, differs
+# most: measured 3.4 points (2026-12-04 build) and 6.1 points (2026-12-05 build; the next cells
+# 4.5 and 4.0). 8 points keeps ≈ 2 points of margin over the largest gap measured; a real
+# disagreement (a broken strategy) costs 10-30 points.
+AGREEMENT_POINTS = 8.0
 
 
 @pytest.mark.xdist_group("02_finetune")

@@ -73,7 +73,8 @@ class Run:
 
 
 @contextmanager
-def _environment(**values: str):
+def environment(**values: str):
+    """Set environment variables for the block (kernels started in it inherit them)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -149,7 +150,7 @@ class NotebookRuns:
         if key not in self._runs:
             build_dir = self.base / src.stem
             run = Run(src, build_dir / "notebooks" / src.name, build_dir)
-            with _environment(COURSE_BUILD_DIR=str(build_dir), COURSE_MODE=CALLER_MODE):
+            with environment(COURSE_BUILD_DIR=str(build_dir), COURSE_MODE=CALLER_MODE):
                 run.error = _execute(src, run.output, seed=SOLUTION_SEED, timeout=300)
             self._runs[key] = run
         return self._runs[key]
@@ -158,7 +159,7 @@ class NotebookRuns:
         source = lesson.notebooks[framework]
         build_dir = self.base / source.stem
         run = Run(source, build_dir / "notebooks" / source.name, build_dir)
-        with _environment(COURSE_BUILD_DIR=str(build_dir), COURSE_MODE=CALLER_MODE):
+        with environment(COURSE_BUILD_DIR=str(build_dir), COURSE_MODE=CALLER_MODE):
             if lesson.id == CAPSTONE:
                 run.planted = plant_earlier_results(framework)
             if (lesson.id, framework) == CLI_JOB:

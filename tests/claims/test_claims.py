@@ -26,6 +26,7 @@ import pytest
 
 from course_lib import claims, runner
 from course_lib.results import STRICT_CLAIMS_ENV
+from tests.notebook_runs import environment
 
 pytestmark = pytest.mark.claims
 
@@ -52,20 +53,6 @@ def _exclusive(lock_path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _environment(**values):
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)  # the notebook's kernel inherits this process's environment
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _run_once(folder, lesson, framework):
     """The results of ``lesson`` in ``framework`` (teaching, seed 0), or the error of its run.
 
@@ -79,7 +66,7 @@ def _run_once(folder, lesson, framework):
         if not results_path.exists() and not error_path.exists():
             notebook = lesson.notebooks[framework]
             try:
-                with _environment(COURSE_BUILD_DIR=str(folder), **{STRICT_CLAIMS_ENV: "1"}):
+                with environment(COURSE_BUILD_DIR=str(folder), **{STRICT_CLAIMS_ENV: "1"}):
                     runner.execute_notebook(
                         notebook, folder / "notebooks" / notebook.name, mode="teaching", seed=0
                     )
@@ -114,7 +101,7 @@ def teaching_results(tmp_path_factory):
 
 
 JOBS = [
-    pytest.param(lesson_id, fw, id=f"{lesson_id}-{fw}", marks=pytest.mark.xdist_group(lesson_id))
+    pytest.param(lesson_id, fw, id=f"{lesson_id}-{fw}")
     for lesson_id in LESSONS
     for fw in FRAMEWORKS
 ]
@@ -149,7 +136,6 @@ def _both(teaching_results, lesson):
 AGREEMENT_POINTS = 8.0
 
 
-@pytest.mark.xdist_group("02_finetune")
 def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(teaching_results):
     runs = _both(teaching_results, "02_finetune")
     torch_m, keras_m = (runs[fw]["metrics"] for fw in FRAMEWORKS)
@@ -177,7 +163,6 @@ def _validation_accuracies(results):
     }
 
 
-@pytest.mark.xdist_group("03_regularization")
 def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(teaching_results):
     runs = _both(teaching_results, "03_regularization")
     val = {fw: _validation_accuracies(results) for fw, results in runs.items()}
@@ -200,7 +185,6 @@ def test_lesson_03_frameworks_agree_on_the_ranking_of_the_techniques(teaching_re
 PROTO_AGREEMENT_POINTS = 3.0
 
 
-@pytest.mark.xdist_group("04_meta_learning")
 def test_lesson_04_frameworks_agree_on_prototypical_network_accuracy(teaching_results):
     runs = _both(teaching_results, "04_meta_learning")
     torch_m, keras_m = (runs[fw]["metrics"] for fw in FRAMEWORKS)

@@ -14,6 +14,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
+# GPU=1 (on a fresh venv: rm -rf .venv && make setup GPU=1): the same pins, with TensorFlow's CUDA
+# build in place of tensorflow-cpu (PyTorch's Linux wheel from PyPI already has CUDA); `course
+# doctor` accepts either TensorFlow distribution.
+GPU ?=
+GPU_REQUIREMENTS := $(VENV)/requirements-gpu.txt
+REQUIREMENTS := $(if $(filter 1,$(GPU)),$(GPU_REQUIREMENTS),requirements.txt)
 PYTEST := $(PY) -m pytest
 # pip on some machines prints one warning per package index entry: keep the log readable. The
 # braces keep pip's own exit status (pipefail): a failed install must stop `make setup`.
@@ -25,10 +31,12 @@ help:
 	@sed -n 's/^#   //p' Makefile
 
 $(STAMP): requirements.txt pyproject.toml
-	@echo "== setting up $(VENV) (pinned packages from requirements.txt; a few minutes the first time)"
+	@echo "== setting up $(VENV) (pinned packages from $(REQUIREMENTS); a few minutes the first time)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ "$(GPU)" = 1 ]; then sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt \
+		> $(GPU_REQUIREMENTS); fi
 	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | $(PIP_FILTER)
-	@$(PY) -m pip install --quiet -r requirements.txt 2>&1 | $(PIP_FILTER)
+	@$(PY) -m pip install --quiet -r $(REQUIREMENTS) 2>&1 | $(PIP_FILTER)
 	@$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(PIP_FILTER)
 	@$(PY) -m ipykernel install --sys-prefix --name post-training-course \
 		--display-name "Python (post-training course)" > /dev/null

@@ -20,6 +20,13 @@ DIST_NAME = "post-training-course"
 KERNEL_NAME = "post-training-course"
 KERNEL_DISPLAY_NAME = "Python (post-training course)"
 
+# Distributions that install the same import package: the pins name the CPU build of TensorFlow,
+# a GPU machine installs `tensorflow` (`make setup GPU=1`); either satisfies the requirement.
+EQUIVALENT_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "tensorflow-cpu": ("tensorflow",),
+    "tensorflow": ("tensorflow-cpu",),
+}
+
 
 @dataclass(frozen=True)
 class Check:
@@ -78,9 +85,8 @@ def check_packages() -> list[Check]:
         )
     ]
     for req in reqs:
-        try:
-            version = md.version(req.name)
-        except md.PackageNotFoundError:
+        installed = _installed_version(req.name)
+        if installed is None:
             checks.append(
                 Check(
                     req.name,
@@ -91,10 +97,24 @@ def check_packages() -> list[Check]:
                 )
             )
             continue
+        name, version = installed
         ok = _version_ok(version, req.specifier)
         hint = "" if ok else " — run `make setup` to install the pinned versions"
-        checks.append(Check(req.name, ok, version, f"required {req.specifier or 'any'}{hint}"))
+        instead = "" if name == req.name.lower() else f" (as {name}, the same package)"
+        checks.append(
+            Check(req.name, ok, version, f"required {req.specifier or 'any'}{instead}{hint}")
+        )
     return checks
+
+
+def _installed_version(name: str) -> tuple[str, str] | None:
+    """``(distribution, version)`` of ``name`` or of an equivalent distribution; None if neither."""
+    for candidate in (name.lower(), *EQUIVALENT_DISTRIBUTIONS.get(name.lower(), ())):
+        try:
+            return candidate, md.version(candidate)
+        except md.PackageNotFoundError:
+            continue
+    return None
 
 
 def _torch_device() -> Check:

@@ -106,6 +106,41 @@ def test_doctor_fails_on_a_bad_mode_and_a_missing_package(monkeypatch, capsys):
         doctor.check_environment("jax")
 
 
+def test_doctor_accepts_the_gpu_build_of_tensorflow_in_place_of_the_cpu_build(monkeypatch):
+    """`make setup GPU=1` installs `tensorflow` (CUDA) where the pins say `tensorflow-cpu`."""
+    import importlib.metadata as md
+
+    real_version = md.version
+    installed = {"tensorflow-cpu": None, "tensorflow": real_version("tensorflow-cpu")}
+
+    def version(name):
+        if name in installed:
+            if installed[name] is None:
+                raise md.PackageNotFoundError(name)
+            return installed[name]
+        return real_version(name)
+
+    monkeypatch.setattr(doctor.md, "version", version)
+    check = next(c for c in doctor.check_packages() if c.name == "tensorflow-cpu")
+    assert check.ok and "as tensorflow" in check.detail, check.line()
+
+    installed["tensorflow"] = "2.0.0"  # the GPU build, but outside the required range
+    check = next(c for c in doctor.check_packages() if c.name == "tensorflow-cpu")
+    assert not check.ok and "make setup" in check.detail
+
+    installed["tensorflow"] = None  # neither build: missing
+    check = next(c for c in doctor.check_packages() if c.name == "tensorflow-cpu")
+    assert not check.ok and check.found == "missing"
+
+
+def test_the_gpu_setup_has_a_tensorflow_cpu_pin_to_swap():
+    """The Makefile's GPU=1 rewrites the `tensorflow-cpu==` pin; it must exist, exactly once."""
+    pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if line.startswith("tensorflow-cpu==")]  # fmt: skip
+    assert len(pins) == 1
+    assert "s/^tensorflow-cpu==/tensorflow[and-cuda]==/" in (ROOT / "Makefile").read_text()
+
+
 def test_course_doctor_exit_code_follows_the_checks(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "turbo")
     assert cli.main(["doctor", "--framework", "torch"]) == 1

@@ -21,8 +21,9 @@ It shows the learner's values, never the expected arrays or the reference's code
 
 from __future__ import annotations
 
+import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,12 +35,14 @@ _BASE_SEED = 0x5EED_C0DE  # inputs of the checks are drawn from here; notebooks 
 class ExerciseCheckError(AssertionError):
     """The learner's function does not do what the exercise asks; the message says what is wrong.
 
-    ``not_implemented`` is true when the function still raises ``NotImplementedError``.
+    ``not_implemented`` is true when the function still raises ``NotImplementedError``;
+    ``crashed`` when it raised another exception (see :func:`call`).
     """
 
-    def __init__(self, message: str, *, not_implemented: bool = False):
+    def __init__(self, message: str, *, not_implemented: bool = False, crashed: bool = False):
         super().__init__(message)
         self.not_implemented = not_implemented
+        self.crashed = crashed
 
 
 def fn_name(fn: Any) -> str:
@@ -83,8 +86,44 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         shapes = ", ".join(_describe(a) for a in args)
         raise ExerciseCheckError(
             f"`{name}` raised {type(err).__name__}: {err} (called with {shapes}). The traceback "
-            "above shows the line in your code."
+            "above shows the line in your code.",
+            crashed=True,
         ) from err
+
+
+def tensor_frameworks() -> list[str]:
+    """The frameworks whose tensors a gradient check feeds: ``"torch"`` and/or ``"tensorflow"``.
+
+    TensorFlow only when this process has imported it already (a Keras notebook: the learner's
+    code may use ``tf``/``keras.ops``); torch when it is imported, or when TensorFlow is not
+    (importing torch after TensorFlow is avoided: see the environment notes on the two in one
+    process).
+    """
+    tf_loaded = "tensorflow" in sys.modules
+    frameworks = ["torch"] if "torch" in sys.modules or not tf_loaded else []
+    return frameworks + (["tensorflow"] if tf_loaded else [])
+
+
+def for_some_framework(steps: Mapping[str, Callable[[], None]]) -> None:
+    """Run one check step per framework (``{"torch": step, ...}``); pass if one of them passes.
+
+    A function written for one framework's tensors may crash on the other's: such a crash only
+    counts when it crashes on every framework (then the first crash is reported). Any other
+    failure is reported at once: the function ran, and what it returned is wrong.
+    """
+    __tracebackhide__ = True
+    crashes: list[ExerciseCheckError] = []
+    for step in steps.values():
+        try:
+            step()
+        except ExerciseCheckError as err:
+            if err.crashed and not err.not_implemented:
+                crashes.append(err)
+                continue
+            raise
+        return
+    if crashes:
+        raise crashes[0]
 
 
 def _describe(value: Any) -> str:

@@ -251,6 +251,12 @@ def check_sample_episode(fn: Callable[..., tuple]) -> None:
                 f"{part} holds {bad.size} indices outside 0..{len(labels) - 1} "
                 f"(e.g. {bad[:3].tolist()}): they must be positions in `labels`, not labels.",
             )
+            drawn = np.unique(labels[idx]).size
+            expect(
+                drawn >= 5,
+                f"{part} holds examples of only {drawn} different classes for n_way=5: the same "
+                "class was chosen more than once. Choose the n_way classes without replacement.",
+            )
             repeated = idx.size - np.unique(idx).size
             expect(
                 repeated == 0,

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_lib.capstone import nearest_class_mean
 from course_lib.exercises.checks import (
+    ExerciseCheckError,
     call,
     expect,
     expect_close,
@@ -28,12 +28,27 @@ from course_lib.exercises.checks import (
 EPS = 1e-6  # added to each feature's std, so a constant feature gives zeros instead of NaN
 
 
-def _clusters(key: str, classes: list[int], per_class: int, dim: int, spread: float = 0.6):
-    """Features around one random centre per class: (features, labels)."""
+def _clusters(
+    key: str,
+    classes: list[int],
+    per_class: int | list[int],
+    dim: int,
+    spread: float = 0.6,
+    *,
+    shuffle: bool = False,
+):
+    """Features around one random centre per class: (features, labels).
+
+    ``per_class`` is one count for every class or one count per class (an unbalanced split);
+    ``shuffle`` mixes the rows, as a real split comes: not sorted by class.
+    """
     rng = fresh_rng(key)
     centres = rng.normal(0, 2, (len(classes), dim))
-    labels = np.repeat(np.asarray(classes), per_class)
-    index = np.repeat(np.arange(len(classes)), per_class)
+    counts = [per_class] * len(classes) if isinstance(per_class, int) else list(per_class)
+    index = np.repeat(np.arange(len(classes)), counts)
+    if shuffle:
+        index = rng.permutation(index)
+    labels = np.asarray(classes)[index]
     return centres[index] + rng.normal(0, spread, (len(labels), dim)), labels
 
 
@@ -41,7 +56,24 @@ def _clusters(key: str, classes: list[int], per_class: int, dim: int, spread: fl
 # Exercise 1: nearest_class_mean(train_features, train_labels, test_features) -> labels
 # ---------------------------------------------------------------------------------------------
 def _reference_ncm(train_f: np.ndarray, train_y: np.ndarray, test_f: np.ndarray) -> np.ndarray:
-    return nearest_class_mean(train_f, train_y, test_f)  # the library's, lesson 06 uses it too
+    classes = np.unique(train_y)
+    means = np.stack([train_f[train_y == c].mean(axis=0) for c in classes])
+    return classes[((test_f[:, None, :] - means[None]) ** 2).sum(axis=-1).argmin(axis=1)]
+
+
+def _blockwise_ncm(train_f: np.ndarray, train_y: np.ndarray, test_f: np.ndarray) -> np.ndarray:
+    """The "rows sorted by class, K of each" mistake: means of consecutive blocks of rows."""
+    classes = np.unique(train_y)
+    means = train_f.reshape(len(classes), -1, train_f.shape[1]).mean(axis=1)
+    return classes[((test_f[:, None, :] - means[None]) ** 2).sum(axis=-1).argmin(axis=1)]
+
+
+_BLOCKWISE = (
+    "the class means look like averages of consecutive blocks of rows (reshape(C, K, D)), as "
+    "if train_features came sorted by class with the same number of rows per class. A real "
+    "split is shuffled and unbalanced: pick each class's rows by their label (a boolean mask "
+    "on train_labels), whatever their position and number."
+)
 
 
 def check_nearest_class_mean(fn: Callable[..., np.ndarray]) -> None:
@@ -67,22 +99,34 @@ def check_nearest_class_mean(fn: Callable[..., np.ndarray]) -> None:
             "of train_labels, e.g. via argmin over distances).",
         )
 
+    def ncm(train_f: np.ndarray, train_y: np.ndarray, test_f: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(call(fn, train_f, train_y, test_f))
+        except ExerciseCheckError as err:
+            if err.crashed and "reshape" in str(err):
+                raise ExerciseCheckError(_BLOCKWISE) from None
+            raise
+
     def separable_clusters_are_classified() -> None:
-        train_f, train_y = _clusters("easy", [0, 1, 2, 3], 5, 8, spread=0.1)
-        test_f, test_y = _clusters("easy", [0, 1, 2, 3], 5, 8, spread=0.1)
-        out = np.asarray(call(fn, train_f, train_y, test_f))
+        # shuffled and unbalanced, as a real split: 3, 7, 5 and 5 rows (20 = 4 x 5 in all)
+        train_f, train_y = _clusters("easy", [0, 1, 2, 3], [3, 7, 5, 5], 8, 0.1, shuffle=True)
+        test_f, test_y = _clusters("easy", [0, 1, 2, 3], 5, 8, spread=0.1, shuffle=True)
+        out = ncm(train_f, train_y, test_f)
         wrong = int((out != test_y).sum())
+        if wrong and np.array_equal(out, _blockwise_ncm(train_f, train_y, test_f)):
+            raise ExerciseCheckError(_BLOCKWISE)
         expect(
             wrong == 0,
-            f"on four well-separated clusters, {wrong} of {len(test_y)} test rows got the wrong "
-            "class. Average the training features of each class (axis 0), then pick the class "
-            "whose mean is closest to each test row.",
+            f"on four well-separated clusters (the training rows shuffled, 3 to 7 per class), "
+            f"{wrong} of {len(test_y)} test rows got the wrong class. Average the training "
+            "features of each class (axis 0), then pick the class whose mean is closest to each "
+            "test row.",
         )
 
     def original_labels_are_returned() -> None:
-        train_f, train_y = _clusters("labels", [3, 7, 9], 4, 5, spread=0.1)
+        train_f, train_y = _clusters("labels", [3, 7, 9], [4, 2, 6], 5, 0.1, shuffle=True)
         test_f, _ = _clusters("labels", [3, 7, 9], 2, 5, spread=0.1)
-        out = np.asarray(call(fn, train_f, train_y, test_f))
+        out = ncm(train_f, train_y, test_f)
         unknown = sorted(set(out.tolist()) - {3, 7, 9})
         expect(
             not unknown,
@@ -92,11 +136,14 @@ def check_nearest_class_mean(fn: Callable[..., np.ndarray]) -> None:
         )
 
     def matches_the_reference() -> None:
-        train_f, train_y = _clusters("values", [0, 1, 2, 3, 4], 3, 10, spread=1.5)
+        counts = [2, 5, 3, 1, 4]  # unbalanced, shuffled: 15 rows = 5 x 3 in all
+        train_f, train_y = _clusters("values", [0, 1, 2, 3, 4], counts, 10, 1.5, shuffle=True)
         test_f, _ = _clusters("values-test", [0, 1, 2, 3, 4], 6, 10, spread=1.5)
-        out = np.asarray(call(fn, train_f, train_y, test_f))
+        out = ncm(train_f, train_y, test_f)
         expected = _reference_ncm(train_f, train_y, test_f)
         wrong = int((out != expected).sum())
+        if wrong and np.array_equal(out, _blockwise_ncm(train_f, train_y, test_f)):
+            raise ExerciseCheckError(_BLOCKWISE)
         expect(
             wrong == 0,
             f"on overlapping clusters, {wrong} of {len(out)} test rows differ from the "
@@ -162,15 +209,30 @@ def check_standardize_features(fn: Callable[..., tuple[np.ndarray, np.ndarray]])
         expect_shape(np.asarray(out[1]), (7, 5), "test_out", "Same shape as test_features.")
 
     def train_has_mean0_std1_per_feature() -> None:
-        train_out, _ = call(fn, _features("moments", 40, 6), _features("moments-t", 9, 6))
+        train_f, test_f = _features("moments", 40, 6), _features("moments-t", 9, 6, shift=4.0)
+        train_out, _ = call(fn, train_f.copy(), test_f.copy())
         train_out = np.asarray(train_out, dtype=np.float64)
         means, stds = train_out.mean(axis=0), train_out.std(axis=0)
         worst = int(np.argmax(np.abs(means) + np.abs(stds - 1)))
         hint = "Use one mean and one std per feature: axis=0 (over the rows)."
+        both = np.concatenate([train_f, test_f])
+        pooled = (train_f - both.mean(axis=0)) / (both.std(axis=0) + EPS)
         if abs(train_out.mean()) < 1e-3 and abs(train_out.std() - 1) < 1e-3:
             hint = (
                 "The array as a whole has mean 0 and std 1, but each feature (column) needs "
                 "its own mean and std: axis=0."
+            )
+        elif np.abs(means).max() < 1e-3 and np.allclose(stds, np.sqrt(39 / 40), atol=1e-3):
+            hint = (
+                "Each feature has mean 0 but a std a little below 1: you divided by the "
+                "sample std (ddof=1, the default of torch.std and pandas). Use the plain std, "
+                "ddof=0 (NumPy's default)."
+            )
+        elif np.allclose(train_out, pooled, atol=1e-4):
+            hint = (
+                "The statistics came from train and test features together: the test set "
+                "must not shape the preprocessing (that leaks it). Use the mean and std of "
+                "train_features alone, and apply them to both."
             )
         expect(
             abs(means[worst]) < 1e-3 and abs(stds[worst] - 1) < 1e-3,

@@ -21,6 +21,7 @@ from course_lib.exercises.checks import (
 
 CNN_BLOCKS = ["block1", "block2", "block3", "block4", "head"]
 MLP_BLOCKS = ["layer1", "layer2", "head"]
+OTHER_BACKBONE = ["stem", "stage1", "stage2", "stage3", "stage4", "stage5"]  # a ResNet's names
 
 
 def check_discriminative_rates(fn: Callable[..., dict]) -> None:
@@ -47,6 +48,14 @@ def check_discriminative_rates(fn: Callable[..., dict]) -> None:
     def each_block_below_is_factor_smaller() -> None:
         for blocks, head_lr, factor in ((CNN_BLOCKS, 1e-3, 3.0), (MLP_BLOCKS, 1e-2, 10.0)):
             out = call(fn, blocks, head_lr, factor)
+            zero = [b for b in blocks if float(out[b]) == 0.0]
+            expect(
+                not zero,
+                f"with head_lr={head_lr:g} and factor={factor:g}, block(s) {zero} got the rate "
+                "0.0, so they would not train at all. Is there a floor division `//` in your "
+                "code? It rounds down to a whole number (1e-3 // 3 is 0.0); dividing a rate "
+                "needs `/`.",
+            )
             for upper, lower in zip(blocks[::-1], blocks[-2::-1], strict=False):
                 ratio = float(out[upper]) / float(out[lower])
                 if math.isclose(ratio, 1 / factor, rel_tol=1e-6):
@@ -124,21 +133,49 @@ def check_unfreeze_schedule(fn: Callable[..., list]) -> None:
             f"stage takes every block left; got {out}.",
         )
 
+    def any_block_list() -> None:
+        for blocks in ([*MLP_BLOCKS[:-1], "layer3"], OTHER_BACKBONE):
+            for n in (1, 2, len(blocks)):
+                out = call(fn, list(blocks), n)
+                flat = [b for stage in out for b in stage] if isinstance(out, list) else out
+                foreign = sorted(set(map(str, flat)) - set(blocks))
+                expect(
+                    not foreign,
+                    f"for blocks {blocks} and n_stages={n}, the schedule names {foreign}, which "
+                    "are not in `blocks`: build the stages from the `blocks` argument, not from "
+                    "lesson 02's block names (other models name their blocks differently).",
+                )
+                top = blocks[::-1]
+                expect(
+                    out == [[b] for b in top[: n - 1]] + [top[n - 1 :]],
+                    f"for blocks {blocks} and n_stages={n} the schedule is {out}: n_stages "
+                    "stages, one block each from the top, the last stage taking every block "
+                    "left. Does your code assume 4 blocks?",
+                )
+
     def bad_n_stages_is_an_error() -> None:
-        for bad in (0, 5):
+        for blocks, bad in ((backbone, 0), (backbone, 5), (OTHER_BACKBONE, 7)):
+            size = len(blocks)
             try:
-                fn(backbone, bad)
+                fn(list(blocks), bad)
             except ValueError:
                 continue
             except NotImplementedError:
                 raise
+            except ZeroDivisionError:
+                raise ExerciseCheckError(
+                    f"n_stages={bad} raised ZeroDivisionError: your code divides by n_stages "
+                    "(or by something computed from it) before checking it. Check n_stages "
+                    "first, and raise a ValueError that says it must be between 1 and the "
+                    "number of blocks."
+                ) from None
             except Exception as err:
                 raise ExerciseCheckError(
                     f"n_stages={bad} raised {type(err).__name__}; raise a ValueError that says "
                     "n_stages must be between 1 and the number of blocks."
                 ) from None
             raise ExerciseCheckError(
-                f"n_stages={bad} with 4 blocks must raise a ValueError (between 1 and 4)."
+                f"n_stages={bad} with {size} blocks must raise a ValueError (between 1 and {size})."
             )
 
     run_checks(
@@ -151,6 +188,7 @@ def check_unfreeze_schedule(fn: Callable[..., list]) -> None:
                 "one block per stage, the last stage takes the rest",
                 one_block_per_stage_then_the_rest,
             ),
+            ("works for any list of blocks, not only lesson 02's", any_block_list),
             ("an impossible n_stages raises ValueError", bad_n_stages_is_an_error),
         ],
     )

@@ -3,7 +3,10 @@
 ``exercises/03_regularization_exercises.ipynb`` calls :func:`check_l1_penalty`,
 :func:`check_random_shift` and :func:`check_patience_stopper`. The inputs are NumPy arrays and
 plain logs, so a solution written with NumPy/torch operations (``abs(w).sum()``) and one written
-with ``keras.ops`` both pass.
+with ``keras.ops`` both pass. The penalty is also computed on real weight tensors (torch;
+TensorFlow too when the notebook has loaded it) and must be a tensor whose gradient reaches every
+weight, as ``cl.fit(penalty=...)`` needs: a Python ``float`` passes every NumPy check and trains
+nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from course_lib.exercises.checks import (
     expect_close,
     expect_shape,
     fn_name,
+    for_some_framework,
     fresh_rng,
     require_callable,
     run_checks,
+    tensor_frameworks,
 )
 
 
@@ -79,6 +84,11 @@ def check_l1_penalty(fn: Callable[..., Any]) -> None:
         out = float(call(fn, [np.zeros((3, 3)), np.zeros(2)], 0.5))
         expect(out == 0.0, f"all-zero weights have no L1 penalty; got {out!r}.")
 
+    def differentiable_on_tensors() -> None:
+        for_some_framework(
+            {fw: lambda fw=fw: _check_l1_gradient(fn, fw) for fw in tensor_frameworks()}
+        )
+
     run_checks(
         name,
         [
@@ -86,8 +96,80 @@ def check_l1_penalty(fn: Callable[..., Any]) -> None:
             ("strength x the sum of |w| over every array", the_right_value),
             ("proportional to strength", scales_with_strength),
             ("zero weights, zero penalty", zero_for_zero_weights),
+            ("on a model's tensors, a penalty cl.fit can differentiate", differentiable_on_tensors),
         ],
     )
+
+
+_NOT_DIFFERENTIABLE = (
+    "cl.fit adds the penalty to the loss and differentiates the sum; a Python float (float(), "
+    ".item()) or a NumPy value (np.abs, np.asarray, .numpy()) has no gradient, so the penalty "
+    "would change the printed loss and nothing else: the weights never feel it. Keep the "
+    "computation in tensor operations (abs(w).sum() works on torch tensors; keras.ops on "
+    "Keras/TensorFlow ones) and return the tensor."
+)
+
+
+def _check_l1_gradient(fn: Callable[..., Any], framework: str) -> None:
+    """The penalty on real weight tensors: a tensor whose gradient is strength * sign(w)."""
+    name = fn_name(fn)
+    values = _weights("l1-grad")
+    strength = 0.01
+
+    def penalty(weights: list) -> Any:
+        try:
+            return call(fn, weights, strength)
+        except ExerciseCheckError as err:
+            if err.crashed and "numpy" in str(err).lower():
+                raise ExerciseCheckError(
+                    f"`{name}` used NumPy on the weight tensors: {_NOT_DIFFERENTIABLE}",
+                    crashed=True,
+                ) from None
+            raise
+
+    if framework == "torch":
+        import torch
+
+        weights = [torch.tensor(w, requires_grad=True) for w in values]
+        out = penalty(weights)
+        expect(
+            isinstance(out, torch.Tensor) and out.requires_grad,
+            f"for torch weight tensors `{name}` returned "
+            + (
+                "a tensor with no gradient (detached, or computed under torch.no_grad())"
+                if isinstance(out, torch.Tensor)
+                else f"a {type(out).__name__}"
+            )
+            + f". {_NOT_DIFFERENTIABLE}",
+        )
+        grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
+        grads = [None if g is None else g.detach().numpy() for g in grads]
+    else:
+        import tensorflow as tf
+
+        weights = [tf.Variable(w) for w in values]
+        with tf.GradientTape() as tape:
+            out = penalty(weights)
+            expect(
+                tf.is_tensor(out),
+                f"for TensorFlow weight variables `{name}` returned a {type(out).__name__}. "
+                f"{_NOT_DIFFERENTIABLE}",
+            )
+            total = tf.reduce_sum(out)
+        grads = [None if g is None else np.asarray(g) for g in tape.gradient(total, weights)]
+    missing = [i for i, g in enumerate(grads) if g is None]
+    expect(
+        not missing,
+        f"weight array(s) {missing} get no gradient from the penalty: {_NOT_DIFFERENTIABLE}",
+    )
+    for i, (g, w) in enumerate(zip(grads, values, strict=True)):
+        expect_close(
+            g,
+            strength * np.sign(w),
+            f"the penalty's gradient for weight array {i}",
+            atol=1e-6,
+            hint="The gradient of strength * |w| is strength * sign(w), element by element.",
+        )
 
 
 def _blobs(n: int, size: int = 12) -> np.ndarray:
@@ -160,6 +242,16 @@ def check_random_shift(fn: Callable[..., Any]) -> None:
             "no image moved by the full max_shift = 2: the upper bound of rng.integers is "
             "exclusive, use max_shift + 1.",
         )
+        for axis, (minus, plus) in ((0, ("up", "down")), (1, ("left", "right"))):
+            moves = {shift[axis] for shift in shifts}
+            for sign, word in ((-1, minus), (1, plus)):
+                expect(
+                    any(sign * m > 0 for m in moves),
+                    f"of 40 images, none moved {word}: the offsets must range from "
+                    "-max_shift to +max_shift in both directions. Check how you draw them, and "
+                    "that your copy handles negative offsets too (a negative slice start "
+                    "counts from the end).",
+                )
 
     def empty_border_filled_with_zeros() -> None:
         images = np.tile(np.arange(1, 65, dtype=np.float32).reshape(8, 8), (6, 1, 1))

@@ -3,7 +3,10 @@
 ``exercises/04_meta_learning_exercises.ipynb`` calls :func:`check_inner_loop_update`,
 :func:`check_prototype_logits` and :func:`check_sample_episode`. The inputs are NumPy arrays, so a
 solution written with NumPy operations (``w - lr * g``, ``.mean(axis=0)``) and one that turns them
-into tensors first both pass; results go through ``np.asarray``.
+into tensors first both pass; results go through ``np.asarray``. The MAML step is also fed real
+tensors (torch; TensorFlow too when the notebook has loaded it) with second-order gradients, and
+the query loss's gradient must reach θ through it: NumPy inputs cannot show a step taken under
+``torch.no_grad()``, ``.detach()`` or ``tf.stop_gradient``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from course_lib.exercises.checks import (
     expect_shape,
     expect_type,
     fn_name,
+    for_some_framework,
     fresh_rng,
     require_callable,
     run_checks,
+    tensor_frameworks,
 )
 
 
@@ -118,8 +123,8 @@ def check_inner_loop_update(fn: Callable[..., Any]) -> None:
         expect(
             out is not weight_list
             and all(a is b for a, b in zip(weight_list, weights, strict=True)),
-            "the list `weights` was modified: build and return a NEW list, e.g. "
-            "[w - lr * g for w, g in zip(weights, grads)].",
+            "the list `weights` was modified (an entry replaced or appended): leave that "
+            "list as it is, and build and return a new list of the updated weights.",
         )
 
     def zero_rate_changes_nothing() -> None:
@@ -128,6 +133,11 @@ def check_inner_loop_update(fn: Callable[..., Any]) -> None:
         for i, (got, w) in enumerate(zip(out, weights, strict=True)):
             expect_close(got, w, f"with lr=0, updated weight {i}", atol=0)
 
+    def meta_gradient_reaches_theta() -> None:
+        for_some_framework(
+            {fw: lambda fw=fw: _check_meta_gradient(fn, fw) for fw in tensor_frameworks()}
+        )
+
     run_checks(
         name,
         [
@@ -135,8 +145,147 @@ def check_inner_loop_update(fn: Callable[..., Any]) -> None:
             ("one step of gradient descent, w - lr * g", one_sgd_step),
             ("the inputs are not modified", inputs_left_alone),
             ("lr=0 leaves the weights as they are", zero_rate_changes_nothing),
+            (
+                "on real tensors, the query loss's gradient reaches θ through the step",
+                meta_gradient_reaches_theta,
+            ),
         ],
     )
+
+
+_NO_GRAPH = (
+    "the updated weights are not connected to θ: the step ran under torch.no_grad(), or its "
+    "result (or θ) was .detach()-ed, or it went through NumPy (np.asarray, .numpy()). MAML's "
+    "outer loop differentiates the query loss through this step back to θ; with the step cut "
+    "off, the meta-gradient is None and meta-training changes nothing. Write the step as plain "
+    "tensor arithmetic on `weights` and `grads` (it works on NumPy arrays and tensors alike)."
+)
+_NO_GRAPH_TF = (
+    "no gradient reaches θ through your step: tf.stop_gradient (or a NumPy round trip, "
+    "np.asarray / .numpy()) cuts the step off from θ. MAML's outer loop differentiates the "
+    "query loss through this step back to θ; with the step cut off, the meta-gradient is None "
+    "and meta-training changes nothing. Write the step as plain tensor arithmetic on `weights` "
+    "and `grads`."
+)
+_FIRST_ORDER = (
+    "the meta-gradient reaches θ, but not through the gradients: `grads` was detached (or "
+    "stop_gradient-ed) inside the step, which turns second-order MAML into its first-order "
+    "approximation. The lesson computes `grads` with create_graph=True precisely so that the "
+    "step can be differentiated through them: use `grads` as they are."
+)
+
+
+def _regression(key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A small MLP's weights ``[W1, b1, W2, b2]`` (float64) and support/query points."""
+    r = fresh_rng(key)
+    weights = [r.normal(scale=0.7, size=s) for s in ((1, 8), (8,), (8, 1), (1,))]
+    points = [r.uniform(-2, 2, size=(6, 1)) for _ in range(2)]
+    data = [points[0], np.sin(points[0]), points[1], np.sin(points[1])]
+    return weights, data
+
+
+def _mlp_loss(params: list, x: Any, y: Any, ops: Any) -> Any:
+    hidden = ops.tanh(x @ params[0] + params[1])
+    return ops.mean((hidden @ params[2] + params[3] - y) ** 2)
+
+
+def _check_meta_gradient(fn: Callable[..., Any], framework: str) -> None:
+    """Feed ``fn`` real tensors with second-order gradients; the query loss's gradient w.r.t.
+    θ must exist for every weight and equal the one through ``w - lr * g``."""
+    weights, data = _regression("inner-meta")
+    lr = 0.1
+    name = fn_name(fn)
+    if framework == "torch":
+        import torch
+
+        def meta(update: Callable[..., Any], *, learner: bool) -> list:
+            theta = [torch.tensor(w, requires_grad=True) for w in weights]
+            xs, ys, xq, yq = (torch.tensor(d) for d in data)
+            grads = torch.autograd.grad(_mlp_loss(theta, xs, ys, torch), theta, create_graph=True)
+            if not learner:
+                fast = update(theta, grads)
+            else:
+                try:
+                    fast = call(update, list(theta), list(grads), lr)
+                except ExerciseCheckError as err:
+                    if err.crashed and "numpy()" in str(err):  # np.* on a tensor with a graph
+                        raise ExerciseCheckError(
+                            f"`{name}` turned torch tensors into NumPy arrays (np.asarray, "
+                            f"np.subtract, ...), which torch refuses for tensors that carry "
+                            f"gradients. {_NO_GRAPH}",
+                            crashed=True,
+                        ) from None
+                    raise
+                expect_type(fast, (list, tuple), f"`{name}(weights, grads, lr)` for tensors")
+                kinds = sorted({type(f).__name__ for f in fast if not isinstance(f, torch.Tensor)})
+                expect(
+                    not kinds,
+                    f"for torch tensors `{name}` returned {', '.join(kinds)} values: keep them "
+                    f"tensors (no np.asarray, .numpy(), float()). {_NO_GRAPH}",
+                )
+                expect(all(f.requires_grad for f in fast), _NO_GRAPH)
+            loss = _mlp_loss(list(fast), xq, yq, torch)
+            found = torch.autograd.grad(loss, theta, allow_unused=True)
+            return [None if g is None else g.detach().numpy() for g in found]
+
+        no_graph = _NO_GRAPH
+    else:
+        import tensorflow as tf
+
+        class _Ops:
+            tanh, mean = staticmethod(tf.tanh), staticmethod(tf.reduce_mean)
+
+        def meta(update: Callable[..., Any], *, learner: bool) -> list:
+            theta = [tf.Variable(w) for w in weights]
+            xs, ys, xq, yq = (tf.constant(d) for d in data)
+            with tf.GradientTape() as outer:
+                with tf.GradientTape() as inner:
+                    support_loss = _mlp_loss(theta, xs, ys, _Ops)
+                grads = inner.gradient(support_loss, theta)
+                if learner:
+                    fast = call(update, list(theta), list(grads), lr)
+                else:
+                    fast = update(theta, grads)
+                if learner:
+                    expect_type(fast, (list, tuple), f"`{name}(weights, grads, lr)` for tensors")
+                fast = [tf.convert_to_tensor(f) for f in fast]
+                loss = _mlp_loss(fast, xq, yq, _Ops)
+            found = outer.gradient(loss, theta)
+            return [None if g is None else np.asarray(g) for g in found]
+
+        no_graph = _NO_GRAPH_TF
+
+    got = meta(fn, learner=True)
+    missing = [i for i, g in enumerate(got) if g is None]
+    expect(
+        not missing,
+        f"weight(s) {missing} of θ get no gradient from the query loss: {no_graph}"
+        if len(missing) < len(got)
+        else no_graph,
+    )
+    want = meta(lambda ws, gs: [w - lr * g for w, g in zip(ws, gs, strict=True)], learner=False)
+    if framework == "torch":
+        first = meta(
+            lambda ws, gs: [w - lr * g.detach() for w, g in zip(ws, gs, strict=True)],
+            learner=False,
+        )
+    else:
+        import tensorflow as tf
+
+        first = meta(
+            lambda ws, gs: [w - lr * tf.stop_gradient(g) for w, g in zip(ws, gs, strict=True)],
+            learner=False,
+        )
+    if _matches(got, first) and not _matches(got, want):
+        raise ExerciseCheckError(_FIRST_ORDER)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        expect_close(
+            g,
+            w,
+            f"the meta-gradient of weight {i}",
+            atol=1e-6,
+            hint="The step must be exactly w - lr * g, differentiable in both w and g.",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +423,21 @@ def _labels(key: str, counts: list[int]) -> np.ndarray:
     return fresh_rng(key).permutation(np.repeat(np.arange(len(counts)), counts))
 
 
+def _classes_drawn_once(labels: np.ndarray, parts: tuple[np.ndarray, ...], n_way: int) -> None:
+    """Fail with the right hint when a class was drawn twice (classes drawn with replacement):
+    that also makes examples repeat, but "draw the examples without replacement" would
+    misdirect."""
+    for part in parts:
+        valid = part[(part >= 0) & (part < len(labels))]
+        drawn = np.unique(labels[valid]).size
+        expect(
+            valid.size < part.size or drawn >= n_way,
+            f"the episode holds only {drawn} different classes for n_way={n_way}: the same "
+            "class was chosen more than once. Choose the n_way classes without replacement "
+            "(rng.choice(..., n_way, replace=False)).",
+        )
+
+
 def check_sample_episode(fn: Callable[..., Any]) -> None:
     """Check ``sample_episode(labels, n_way, k_shot, n_query, rng) -> (support_idx, query_idx)``:
     positions in ``labels``, grouped by class in the order the classes were drawn."""
@@ -318,6 +482,7 @@ def check_sample_episode(fn: Callable[..., Any]) -> None:
     def valid_distinct_and_disjoint() -> None:
         labels = _labels("episode-disjoint", [6] * 10)
         s_idx, q_idx = episode(labels, 5, 3, 3, seed=2)
+        _classes_drawn_once(labels, (s_idx, q_idx), 5)
         for what, idx in (("support_idx", s_idx), ("query_idx", q_idx)):
             bad = idx[(idx < 0) | (idx >= len(labels))]
             expect(

@@ -3,15 +3,22 @@
 ``exercises/05_multitask_exercises.ipynb`` calls :func:`check_multitask_loss` and
 :func:`check_two_head_net`. The loss gets NumPy arrays, so a solution written with NumPy and one
 that turns them into tensors first (``F.cross_entropy(..., ignore_index=MISSING)``) both pass; the
-result goes through ``float``. The network is a PyTorch ``nn.Module``: its check builds small ones
-(width 2 or 4, a batch of 4 images), so it runs in well under a second on a CPU.
+result goes through ``float``. The network comes in two versions, as the notebook's ``framework``
+parameter picks: a PyTorch ``nn.Module`` (``TwoHeadNet``) or a functional ``keras.Model``
+(``two_head_net``); :func:`check_two_head_net` checks whichever it is given, with the same
+properties (one trunk, one linear head per task, raw logits, gradients, the training mode). It
+builds small nets (width 2 or 4, a batch of 4 images): about a second on a CPU with PyTorch, a few
+with Keras.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -328,12 +335,77 @@ def _heads_size(num_classes: Mapping[str, int], width: int) -> int:
     return sum(4 * width * c + c for c in num_classes.values())
 
 
+def _expect_raw_logits(found: Mapping[str, np.ndarray]) -> None:
+    """Logits of freshly initialised Linear/Dense heads take both signs; an activation after
+    the heads (sigmoid, ReLU, softmax, exp) leaves none below 0.
+
+    ``found`` holds the outputs of several nets and tasks (``{task: logits}``): one class column
+    can come out positive for every image (the trunk's features are all >= 0, and similar for
+    random images), but each column is so with probability about 1/2, so over some 30 columns a
+    raw head gives a negative value somewhere.
+    """
+    __tracebackhide__ = True
+    if any((logits < 0).any() for logits in found.values()):
+        return
+    task, logits = next(iter(found.items()))
+    kind = "all between 0 and 1 (a sigmoid?)" if (logits <= 1).all() else "none below 0"
+    if (logits == 0).mean() > 0.2:
+        kind = "many exactly 0, none below (a ReLU?)"
+    raise ExerciseCheckError(
+        f"output[{task!r}] holds no negative value ({kind}): an activation was applied after "
+        "the head. Return the logits, the raw outputs of the linear head; the multi-task loss "
+        "applies the softmax itself, and a squashed or clipped output cannot express what it "
+        "needs to (a ReLU gives no gradient at all below 0)."
+    )
+
+
+def _is_keras(obj: Any) -> bool:
+    """Whether ``obj`` (or, for a class, the class itself) comes from Keras."""
+    kind = obj if isinstance(obj, type) else type(obj)
+    return any(c.__module__.split(".")[0] == "keras" for c in kind.__mro__)
+
+
+def _builds_keras(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` builds a Keras model (a Keras class, or a function that returns one)."""
+    if isinstance(fn, type):
+        return _is_keras(fn)
+    try:
+        with _torch_rng_kept():
+            return _is_keras(fn({"probe": 2}, width=2))
+    except Exception:  # not implemented, or broken: the check proper reports it
+        return "torch" not in sys.modules
+
+
+@contextmanager
+def _torch_rng_kept() -> Iterator[None]:
+    if "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        yield
+
+
 def check_two_head_net(fn: Callable[..., Any]) -> None:
-    """Check ``fn(num_classes, width=...) -> nn.Module`` (a class such as ``TwoHeadNet`` or a
-    function): one shared trunk, one ``nn.Linear`` head per task, ``forward(x) -> {task: logits}``
-    with logits ``(N, num_classes[task])``."""
+    """Check ``fn(num_classes, width=...)``, a network with one shared trunk and one linear head
+    per task whose call returns ``{task: logits}``, logits ``(N, num_classes[task])``.
+
+    PyTorch: ``fn`` is a class such as ``TwoHeadNet`` (or a function) that builds an
+    ``nn.Module`` with one ``nn.Linear`` head per task. Keras: ``fn`` is a function such as
+    ``two_head_net`` that builds a functional ``keras.Model`` with a dict of outputs, one
+    ``Dense`` layer per task (as lesson 05's Keras notebook builds it).
+    """
     __tracebackhide__ = True
     require_callable(fn, "check_two_head_net")
+    if _builds_keras(fn):
+        _check_two_head_net_keras(fn)
+    else:
+        _check_two_head_net_torch(fn)
+
+
+def _check_two_head_net_torch(fn: Callable[..., Any]) -> None:
+    __tracebackhide__ = True
     import torch
     from torch import nn
 
@@ -347,7 +419,8 @@ def check_two_head_net(fn: Callable[..., Any]) -> None:
             nn.Module,
             f"`{name}({num_classes}, width={width})`",
             "Write a class that derives from nn.Module (call super().__init__() first in "
-            "__init__) and build it with the task dict.",
+            "__init__) and build it with the task dict. (With Keras: a function that returns "
+            "keras.Model(images, {task: logits, ...}).)",
         )
         return net
 
@@ -389,6 +462,7 @@ def check_two_head_net(fn: Callable[..., Any]) -> None:
             outputs(net, _images(f"net-keys{i}"), num_classes)
 
     def logits_of_every_task() -> None:
+        found: dict[str, np.ndarray] = {}
         for i, num_classes in enumerate(_TASK_SETS):
             net = build(num_classes, width=2, seed=i)
             x = _images(f"net-shapes{i}")
@@ -423,6 +497,8 @@ def check_two_head_net(fn: Callable[..., Any]) -> None:
                     "the logits, the raw outputs of the Linear head; the loss applies the "
                     "softmax itself.",
                 )
+                found[task] = logits.detach().numpy()
+        _expect_raw_logits(found)
 
     def one_trunk_plus_one_head_per_task() -> None:
         narrow, wide = (_count(build(_TASK_SETS[0], width=w)) for w in (2, 4))
@@ -517,6 +593,37 @@ def check_two_head_net(fn: Callable[..., Any]) -> None:
             "the net should be used by forward (trunk -> features -> each head).",
         )
 
+    def batch_statistics_while_training() -> None:
+        net = build({"colour": 3, "shape": 6}, width=2, seed=11)
+        x = _images("net-modes", n=6)
+        net.train()
+        trained = outputs(net, x, {"colour": 3, "shape": 6})
+        idle = [n or "the net" for n, m in net.named_modules() if not m.training]
+        expect(
+            not idle,
+            f"after net.train(), forward(x) left {idle[:3]} in evaluation mode: forward must "
+            "not call .eval() (or .train(False)) on the trunk. In evaluation mode BatchNorm "
+            "normalises with its running statistics instead of the batch's and never updates "
+            "them, so the trunk would train with layers that do not learn their statistics. "
+            "The caller sets the mode (cl.fit_multitask calls net.train(), evaluation "
+            "net.eval()); forward only computes.",
+        )
+        net.eval()
+        with torch.no_grad():
+            evaluated = outputs(net, x, {"colour": 3, "shape": 6})
+        busy = [n or "the net" for n, m in net.named_modules() if m.training]
+        expect(
+            not busy,
+            f"after net.eval(), forward(x) put {busy[:3]} back in training mode: forward must "
+            "not call .train(); the caller sets the mode.",
+        )
+        expect(
+            any(not torch.allclose(trained[t], evaluated[t]) for t in trained),
+            "the outputs in training mode equal those in evaluation mode: the trunk's "
+            "BatchNorm layers do not use the batch's statistics while training. Call the "
+            "trunk as it is in forward, without changing its mode.",
+        )
+
     run_checks(
         name,
         [
@@ -534,5 +641,248 @@ def check_two_head_net(fn: Callable[..., Any]) -> None:
                 "the trunk is shared, each head is the task's own (gradients)",
                 with_torch_rng(trunk_shared_heads_separate),
             ),
+            (
+                "forward leaves the training/evaluation mode to the caller (BatchNorm)",
+                with_torch_rng(batch_statistics_while_training),
+            ),
         ],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 2, Keras: two_head_net(num_classes, width) -> keras.Model with outputs {task: logits}
+# ---------------------------------------------------------------------------------------------
+def _keras_images(key: str, n: int = 4) -> np.ndarray:
+    """Channels-last images (N, 28, 28, 1), as the Keras lessons feed them."""
+    return fresh_rng(key).normal(size=(n, 28, 28, 1)).astype(np.float32)
+
+
+def _keras_count(weights: list) -> int:
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+@functools.lru_cache(maxsize=8)
+def _keras_trunk_size(width: int) -> int:
+    from course_lib.keras.models import feature_extractor, small_cnn
+
+    return _keras_count(feature_extractor(small_cnn(1, width=width)).trainable_weights)
+
+
+def _check_two_head_net_keras(fn: Callable[..., Any]) -> None:
+    """The Keras version of :func:`check_two_head_net`: the same properties, in Keras' terms."""
+    __tracebackhide__ = True
+    import keras
+    import tensorflow as tf
+
+    name = fn_name(fn)
+
+    def build(num_classes: dict[str, int], width: int) -> keras.Model:
+        net = call(fn, dict(num_classes), width=width)
+        expect_type(
+            net,
+            keras.Model,
+            f"`{name}({num_classes}, width={width})`",
+            "Return the model: keras.Model(images, {task: logits, ...}), as lesson 05's "
+            "multi_head_net does.",
+        )
+        return net
+
+    def outputs(net: keras.Model, x: np.ndarray, num_classes: dict[str, int], **kw: Any) -> dict:
+        out = call(net, x, **kw)
+        what = f"the output of the model for tasks {list(num_classes)}"
+        expect_type(
+            out,
+            Mapping,
+            what,
+            "The model's outputs are a dict with one entry per task: keras.Model(images, "
+            "{task: ... for task in num_classes}).",
+        )
+        missing = [t for t in num_classes if t not in out]
+        extra = [t for t in out if t not in num_classes]
+        expect(
+            not missing and not extra,
+            f"{what} has the keys {list(out)}; expected exactly the tasks {list(num_classes)}"
+            + (f" (missing {missing})" if missing else "")
+            + (f" (unexpected {extra})" if extra else "")
+            + ". Build one output per key of `num_classes`, named like the task; do not write "
+            "task names into the function.",
+        )
+        return dict(out)
+
+    def a_functional_model() -> None:
+        net = build({"colour": 3, "shape": 6}, width=2)
+        try:
+            declared = net.output
+        except (AttributeError, ValueError):
+            declared = None
+        expect(
+            isinstance(declared, Mapping),
+            f"`{name}` returned a {type(net).__name__} without a dict of declared outputs: "
+            "cl.fit_multitask trains a functional model whose outputs are a dict {task: "
+            "logits}. Build it from keras.Input((28, 28, 1)) as lesson 05 does: "
+            "keras.Model(images, {task: ... for task in num_classes}).",
+        )
+
+    def one_output_per_task() -> None:
+        for i, num_classes in enumerate(_TASK_SETS):
+            net = build(num_classes, width=2)
+            outputs(net, _keras_images(f"net-keys{i}"), num_classes)
+            names = {layer.name for layer in net.layers}
+            unnamed = [t for t in num_classes if t not in names]
+            expect(
+                not unnamed,
+                f"the model has no layer named {unnamed[:1]}: name each task's Dense layer "
+                "after its task, keras.layers.Dense(..., name=task), as lesson 05 does, so "
+                "that net.get_layer(task) finds its head.",
+            )
+
+    def logits_of_every_task() -> None:
+        found: dict[str, np.ndarray] = {}
+        for i, num_classes in enumerate(_TASK_SETS):
+            x = _keras_images(f"net-shapes{i}")
+            out = outputs(build(num_classes, width=2), x, num_classes)
+            for task, c in num_classes.items():
+                logits = np.asarray(out[task])
+                expect_shape(
+                    logits,
+                    (len(x), c),
+                    f"output[{task!r}] for {len(x)} images (28, 28, 1) and {c} classes",
+                    "One row per image, one column per class of that task: "
+                    "keras.layers.Dense(num_classes[task]) on the trunk's features.",
+                )
+                expect(bool(np.isfinite(logits).all()), f"output[{task!r}] holds NaN or inf.")
+                rows = logits.astype(np.float64).sum(axis=1)
+                expect(
+                    not ((logits >= 0).all() and np.allclose(rows, 1.0, atol=1e-4)),
+                    f"output[{task!r}] looks like probabilities (every row sums to 1): return "
+                    "the logits, the raw outputs of the Dense layer (no activation); the loss "
+                    "applies the softmax itself (from_logits=True).",
+                )
+                found[task] = logits
+        _expect_raw_logits(found)
+
+    def one_trunk_plus_one_head_per_task() -> None:
+        for width in (2, 4):
+            for num_classes in _TASK_SETS:
+                net = build(num_classes, width=width)
+                frozen = [
+                    w.path
+                    for w in net.non_trainable_weights
+                    if not w.path.split("/")[-1].startswith("moving_")
+                ]
+                expect(
+                    not frozen,
+                    f"weights {frozen[:3]} are frozen (trainable=False): in this exercise the "
+                    "trunk and the heads all train.",
+                )
+                got = _keras_count(net.trainable_weights)
+                trunk, heads = _keras_trunk_size(width), _heads_size(num_classes, width)
+                k = len(num_classes)
+                where = f"`{name}({num_classes}, width={width})`"
+                if got == trunk + heads:
+                    continue
+                if got == k * trunk + heads and k > 1:
+                    raise ExerciseCheckError(
+                        f"{where} has {k} trunks, one per output ({got} weights): hard "
+                        "parameter sharing means ONE trunk, built once and called once on the "
+                        "images, whose features go to every Dense output."
+                    )
+                if got == _keras_trunk_size(8) + _heads_size(num_classes, 8) and width != 8:
+                    raise ExerciseCheckError(
+                        f"{where} builds the width-8 network whatever `width` is: pass `width` "
+                        "on to the trunk (cl.small_cnn(1, width=width))."
+                    )
+                raise ExerciseCheckError(
+                    f"{where} has {got} trainable weights; one trunk "
+                    f"cl.feature_extractor(cl.small_cnn(1, width={width})) has {trunk} and the "
+                    f"heads Dense(num_classes[task]) on its 4 * width features have {heads} "
+                    "together. Use that trunk, at the given width, and one Dense layer per task."
+                )
+
+    def trunk_shared_heads_separate() -> None:
+        num_classes = {"left": 3, "right": 3}
+        net = build(num_classes, width=2)
+        variables = list(net.trainable_variables)
+        paths = [v.path for v in variables]
+        x = tf.constant(_keras_images("net-grad"))
+        r = fresh_rng("net-grad-weights")
+        with tf.GradientTape(persistent=True) as tape:
+            out = outputs(net, x, num_classes, training=True)
+            totals = {
+                t: tf.reduce_sum(
+                    tf.convert_to_tensor(out[t])
+                    * r.normal(size=tuple(out[t].shape)).astype(np.float32)
+                )
+                for t in num_classes
+            }
+        reached = {}
+        for task, total in totals.items():
+            grads = tape.gradient(total, variables)
+            reached[task] = {
+                p for p, g in zip(paths, grads, strict=True)
+                if g is not None and bool(tf.reduce_any(tf.convert_to_tensor(g) != 0))
+            }  # fmt: skip
+        del tape
+        left, right = reached["left"], reached["right"]
+        untouched = [p for p in paths if p not in left | right]
+        expect(
+            bool(left | right),
+            "no weight of the model gets a gradient from its outputs: the outputs are cut off "
+            "from the weights (tf.stop_gradient, or a NumPy round trip).",
+        )
+        expect(
+            bool(left & right) or not untouched,
+            f"the trunk's weights ({untouched[:2]}, ...) get no gradient from either output: "
+            "the features were cut off (tf.stop_gradient, or a NumPy round trip) before the "
+            "Dense layers. Feed the trunk's output to every Dense layer as it is.",
+        )
+        expect(
+            bool(left & right),
+            "no weight gets a gradient from both outputs: each output has its own trunk. Hard "
+            "parameter sharing: ONE trunk, its features fed to every Dense output, so that "
+            "every task's loss trains it.",
+        )
+        expect(
+            bool(left - right) and bool(right - left),
+            "every weight that one output depends on also gets a gradient from the other: "
+            "the two tasks share their head too. Give each task its own Dense layer.",
+        )
+        expect(
+            not untouched,
+            f"weights {untouched[:3]} get no gradient from any output: every layer of the "
+            "model should be used (trunk -> features -> each Dense output).",
+        )
+
+    def batch_statistics_while_training() -> None:
+        num_classes = {"colour": 3, "shape": 6}
+        net = build(num_classes, width=2)
+        x = _keras_images("net-modes", n=6)
+        trained = outputs(net, x, num_classes, training=True)
+        inferred = outputs(net, x, num_classes, training=False)
+        expect(
+            any(
+                not np.allclose(np.asarray(trained[t]), np.asarray(inferred[t]), atol=1e-6)
+                for t in num_classes
+            ),
+            "the outputs with training=True equal those with training=False: the trunk's "
+            "BatchNormalization layers never use the batch's statistics, so they would not "
+            "learn them while training (a trunk called with training=False inside a Lambda "
+            "layer or a subclassed call(), or a frozen trunk). Call the trunk as "
+            "trunk(images) and let Keras pass the mode on.",
+        )
+
+    run_checks(
+        name,
+        [
+            ("builds a functional keras.Model with a dict of outputs", a_functional_model),
+            ("one output per task", one_output_per_task),
+            ("logits of shape (N, num_classes[task]) for 1, 2 and 3 tasks", logits_of_every_task),
+            (
+                "one trunk plus one Dense layer per task (weight count)",
+                one_trunk_plus_one_head_per_task,
+            ),
+            ("the trunk is shared, each output has its own Dense layer (gradients)",
+             trunk_shared_heads_separate),
+            ("the trunk follows training=True/False (BatchNorm)", batch_statistics_while_training),
+        ],
+    )  # fmt: skip

@@ -8,9 +8,23 @@ from nbclient import NotebookClient
 
 from course_lib import nbtools, runner
 from course_lib.exercises import build
-from tests.notebook_runs import SOLUTIONS, solution_params
+from tests.notebook_runs import MODE, SOLUTION_SEED, SOLUTIONS, environment, solution_params
 
 CHECK_CELL = re.compile(r"^check_\w+\(", re.MULTILINE)  # a cell that calls a lesson's check
+# A solution whose parameters cell says `framework = "torch"` has a Keras version of an exercise
+# too: the runs above use its default (PyTorch), the tests below run it again with Keras.
+FRAMEWORK_PARAMETER = re.compile(r'^framework = "torch"', re.MULTILINE)
+
+
+def _parameters_cell(nb):
+    return next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+
+
+def _with_framework(src):
+    return FRAMEWORK_PARAMETER.search(_parameters_cell(nbformat.read(src, as_version=4)).source)
+
+
+KERAS_SOLUTIONS = [pytest.param(src, id=src.name) for src in SOLUTIONS if _with_framework(src)]
 
 
 def _check_cells(nb):
@@ -69,9 +83,47 @@ def test_solution_checked_cells_print_what_the_notebook_stores(src, notebook_run
     assert not problems, "\n\n".join(problems)
 
 
-@pytest.mark.parametrize("src", SOLUTIONS, ids=lambda p: p.name)
-def test_untouched_student_copy_fails_only_its_checks_with_not_implemented(src):
+def test_lesson_05_offers_both_frameworks():
+    assert any("05_multitask" in p.id for p in KERAS_SOLUTIONS)
+
+
+@pytest.mark.parametrize("src", KERAS_SOLUTIONS)
+def test_solution_runs_and_passes_its_checks_with_keras(src, tmp_path):
+    """The same solution notebook with `framework="keras"` injected: the Keras version of its
+    framework-specific exercise passes the same check cell."""
+    output = tmp_path / "notebooks" / src.name
+    with environment(COURSE_BUILD_DIR=str(tmp_path)):
+        runner.execute_notebook(
+            src,
+            output,
+            mode=MODE,
+            seed=SOLUTION_SEED,
+            extra_parameters={"framework": "keras"},
+            timeout=300,
+        )
+    nb = nbformat.read(output, as_version=4)
+    errors = [o for cell in nb.cells if cell.cell_type == "code" for o in _errors(cell)]
+    assert not errors, f"{errors[0].ename}: {errors[0].evalue}"
+    assert "framework: keras" in "".join(_text(c) for c in nb.cells if c.cell_type == "code")
+    for cell in _check_cells(nb):
+        assert re.search(r"✓ .*: all \d+ checks passed", _text(cell)), cell.source
+
+
+def _student_copy(src, framework):
     nb = nbformat.read(build.student_path(src), as_version=4)
+    if framework != "torch":
+        cell = _parameters_cell(nb)
+        cell.source = FRAMEWORK_PARAMETER.sub(f'framework = "{framework}"', cell.source)
+    return nb
+
+
+@pytest.mark.parametrize(
+    ("src", "framework"),
+    [pytest.param(src, "torch", id=src.name) for src in SOLUTIONS]
+    + [pytest.param(p.values[0], "keras", id=f"{p.id}-keras") for p in KERAS_SOLUTIONS],
+)
+def test_untouched_student_copy_fails_only_its_checks_with_not_implemented(src, framework):
+    nb = _student_copy(src, framework)
     client = NotebookClient(
         nb,
         kernel_name=runner.kernel_name(),

@@ -101,12 +101,20 @@ def _solution_notebook(path, body="    ### BEGIN SOLUTION\n    return 2 * x\n   
                 outputs=[new_output("stream", text="secret answer 42\n")],
             ),
             new_markdown_cell("The answer is 2x.", metadata={"tags": ["solution"]}),
-            new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(f(21))", execution_count=4,
-                          outputs=[new_output("stream", text="42\n")]),
+            new_code_cell(
+                "# NBVAL_CHECK_OUTPUT\nprint(f(21))",
+                execution_count=4,
+                outputs=[new_output("stream", text="42\n")],
+            ),
             new_code_cell("check_f(f)"),
         ],
-        metadata={"kernelspec": {"name": "post-training-course", "display_name": "x",
-                                 "language": "python"}},
+        metadata={
+            "kernelspec": {
+                "name": "post-training-course",
+                "display_name": "x",
+                "language": "python",
+            }
+        },
     )
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"c{i}"
@@ -208,8 +216,10 @@ def test_run_checks_reports_the_first_failure_and_how_many_passed(capsys):
         raise ExerciseCheckError("the thing is 3, expected 4")
 
     with pytest.raises(ExerciseCheckError) as info:
-        checks.run_checks("f", [("one", lambda: None), ("two", lambda: None), ("three", fail),
-                                ("four", lambda: None)])
+        checks.run_checks(
+            "f",
+            [("one", lambda: None), ("two", lambda: None), ("three", fail), ("four", lambda: None)],
+        )
     message = str(info.value)
     assert "f: check 3 of 4 failed — three" in message
     assert "the thing is 3, expected 4" in message and "2 checks passed before" in message
@@ -248,8 +258,9 @@ def test_expect_close_counts_and_locates_differences_without_showing_expected():
     got[4, 0, 0] -= 0.2
     got[7, 7, 7] += 0.1
     with pytest.raises(ExerciseCheckError) as info:
-        checks.expect_close(got, expected, "out", atol=1e-4, unit="pixels",
-                            index_names=("image", "row", "col"))
+        checks.expect_close(
+            got, expected, "out", atol=1e-4, unit="pixels", index_names=("image", "row", "col")
+        )
     message = str(info.value)
     assert "3 of 640 pixels differ by more than 0.0001, max by 0.41" in message
     assert "image 2, row 3, col 5" in message
@@ -263,8 +274,10 @@ def test_a_function_that_is_not_implemented_yet_and_one_that_crashes():
     with pytest.raises(ExerciseCheckError) as info:
         checks.call(todo, 1)
     assert info.value.not_implemented
-    assert "`todo` is not implemented yet: replace the `raise NotImplementedError` line in the " \
+    assert (
+        "`todo` is not implemented yet: replace the `raise NotImplementedError` line in the "
         "cell that defines `todo`" in str(info.value)
+    )
 
     def crash(x):
         return x["missing"]
@@ -373,8 +386,11 @@ def _reveals_nothing(message, reference):
         (_sample_std, r"std 0\.99.*ddof=0"),
         (_no_eps, "NaN.*add eps=1e-6 to the std"),
         (_in_place, r"changed its input: \d+ of \d+ pixels"),
-        (_off_for_one_image, r"1 of 400 pixels differ by more than 0\.0001, max by 0\.5 "
-                             r"\(at image 3, row 0, col 0\)"),
+        (
+            _off_for_one_image,
+            r"1 of 400 pixels differ by more than 0\.0001, max by 0\.5 "
+            r"\(at image 3, row 0, col 0\)",
+        ),
         (_list, "is a list, expected a numpy.ndarray"),
         (_todo, "not implemented yet: replace the `raise NotImplementedError` line"),
     ],
@@ -403,8 +419,12 @@ def _draw(labels, n_way, k_shot, n_query, seed, *, overlap=False, replace=False,
         support.append(picked[:k_shot])
         query.append(picked[:n_query] if overlap else picked[k_shot : k_shot + n_query])
     ways = np.arange(n_way)
-    return (np.concatenate(support), np.repeat(ways, k_shot), np.concatenate(query),
-            np.repeat(ways, n_query))
+    return (
+        np.concatenate(support),
+        np.repeat(ways, k_shot),
+        np.concatenate(query),
+        np.repeat(ways, n_query),
+    )
 
 
 def _overlapping(labels, n_way, k_shot, n_query, seed):
@@ -464,8 +484,11 @@ def test_reference_episode_passes_its_check(capsys):
     [
         (_overlapping, "support_idx and query_idx share .* never both"),
         (_not_relabelled, r"support_y holds labels \[.*\] outside 0\.\.4 .*relabel"),
-        (_ignores_k_shot, r"support_idx has shape \(3,\), expected \(12,\) = n_way \* k_shot"
-                          r".*use k_shot"),
+        (
+            _ignores_k_shot,
+            r"support_idx has shape \(3,\), expected \(12,\) = n_way \* k_shot"
+            r".*use k_shot",
+        ),
         (_ignores_seed, "8 different seeds chose only 1 different set"),
         (_global_random_state, "same seed gave different support_idx"),
         (_first_classes, "8 different seeds chose only 1 different set"),
@@ -481,6 +504,28 @@ def test_wrong_sample_episode_gets_feedback_naming_the_problem(fn, expected):
     message = _feedback(lesson00.check_sample_episode, fn)
     assert re.search(expected, message), message
     _reveals_nothing(message, lesson00._reference_sample_episode)
+
+
+def _classes_with_replacement(labels, n_way, k_shot, n_query, seed):
+    rng = np.random.default_rng(seed)
+    classes = rng.choice(np.unique(labels), size=n_way)  # replace=True: a class can repeat
+    support, query = [], []
+    for c in classes:
+        picked = rng.permutation(np.flatnonzero(labels == c))[: k_shot + n_query]
+        support.append(picked[:k_shot])
+        query.append(picked[k_shot:])
+    return (
+        np.concatenate(support),
+        np.repeat(np.arange(n_way), k_shot),
+        np.concatenate(query),
+        np.repeat(np.arange(n_way), n_query),
+    )
+
+
+def test_classes_drawn_with_replacement_are_named_as_such():
+    message = _feedback(lesson00.check_sample_episode, _classes_with_replacement)
+    assert "same class was chosen more than once" in message, message
+    assert "example(s) twice" not in message
 
 
 def test_notebooks_clean_covers_the_solution_notebooks(monkeypatch, capsys):

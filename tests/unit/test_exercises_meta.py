@@ -111,12 +111,102 @@ def test_inner_loop_update_accepts_tensors_as_the_lesson_passes_them():
         ),
         (lambda ws, gs, lr: ws[0] - lr * gs[0], "Return a list"),
         (update_inplace, "changed in place"),
-        (update_list_inplace, "NEW list"),
+        (update_list_inplace, "return a new list"),
     ],
 )
 def test_inner_loop_mistakes_get_a_hint(fn, hint):
+    with pytest.raises(ExerciseCheckError, match=hint) as err:
+        lesson04.check_inner_loop_update(fn)
+    assert "zip(weights, grads)" not in str(err.value), "a hint, not the answer"
+
+
+# Mistakes that NumPy inputs cannot show: the step must stay differentiable on real tensors, so
+# that MAML's query loss has a gradient with respect to θ (otherwise it is None).
+def update_no_grad(weights, grads, lr):
+    with torch.no_grad():
+        return [w - lr * g for w, g in zip(weights, grads, strict=True)]
+
+
+def update_detached(weights, grads, lr):
+    return [torch.as_tensor(w - lr * g).detach() for w, g in zip(weights, grads, strict=True)]
+
+
+def update_first_order(weights, grads, lr):
+    return [
+        w - lr * (g.detach() if isinstance(g, torch.Tensor) else g)
+        for w, g in zip(weights, grads, strict=True)
+    ]
+
+
+def update_through_numpy(weights, grads, lr):
+    return [np.asarray(w) - lr * np.asarray(g) for w, g in zip(weights, grads, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("fn", "hint"),
+    [
+        (update_no_grad, r"not connected to θ: the step ran under torch.no_grad\(\)"),
+        (update_detached, r"not connected to θ"),
+        (update_first_order, r"first-order approximation"),
+        (update_through_numpy, r"NumPy"),
+    ],
+)
+def test_inner_loop_that_cuts_the_meta_gradient_gets_a_hint(fn, hint):
     with pytest.raises(ExerciseCheckError, match=hint):
         lesson04.check_inner_loop_update(fn)
+
+
+def test_inner_loop_with_stop_gradient_gets_a_hint():
+    tf = pytest.importorskip("tensorflow")
+
+    def stopped(weights, grads, lr):
+        return [tf.stop_gradient(w - lr * g) for w, g in zip(weights, grads, strict=True)]
+
+    def keras_style(weights, grads, lr):  # a correct Keras learner's step
+        return [tf.subtract(w, lr * g) for w, g in zip(weights, grads, strict=True)]
+
+    with pytest.raises(ExerciseCheckError, match=r"tf.stop_gradient"):
+        lesson04.check_inner_loop_update(stopped)
+    lesson04.check_inner_loop_update(keras_style)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        update,
+        lambda ws, gs, lr: list(map(lambda w, g: w - lr * g, ws, gs)),
+        lambda ws, gs, lr: [torch.as_tensor(w) - lr * torch.as_tensor(g) for w, g in zip(ws, gs)],  # noqa: B905
+        lambda ws, gs, lr: tuple(w + (-lr) * g for w, g in zip(ws, gs, strict=True)),
+    ],
+)
+def test_correct_inner_loop_variants_pass(fn, capsys):
+    lesson04.check_inner_loop_update(fn)
+    assert "all 5 checks passed" in capsys.readouterr().out
+
+
+def _meta_gradients(step):
+    """One MAML step on an nn.Module, written two ways: explicit weight lists with
+    torch.autograd.grad(create_graph=True), and torch.func.functional_call with the module."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    xs, xq = torch.linspace(-2, 2, 5)[:, None], torch.linspace(-1.5, 1.5, 5)[:, None]
+    names, theta = zip(*net.named_parameters(), strict=True)
+
+    def loss(params, x):
+        out = torch.func.functional_call(net, dict(zip(names, params, strict=True)), (x,))
+        return ((out - torch.sin(x)) ** 2).mean()
+
+    grads = torch.autograd.grad(loss(theta, xs), theta, create_graph=True)
+    fast = step(list(theta), list(grads), 0.1)
+    return torch.autograd.grad(loss(fast, xq), theta, allow_unused=True)
+
+
+def test_a_real_maml_step_needs_what_the_check_asks():
+    """What the check guards: with the reference step every weight of θ gets a meta-gradient;
+    with a step under no_grad the query loss does not even reach θ."""
+    assert all(g is not None and g.abs().sum() > 0 for g in _meta_gradients(update))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        _meta_gradients(update_no_grad)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +247,22 @@ def test_prototype_logits_that_change_the_inputs_fail():
 def test_episode_mistakes_get_a_hint(options, hint):
     with pytest.raises(ExerciseCheckError, match=hint):
         lesson04.check_sample_episode(lambda *args: sample(*args, **options))
+
+
+def sample_classes_with_replacement(labels, n_way, k_shot, n_query, rng):
+    classes, counts = np.unique(labels, return_counts=True)
+    support, query = [], []
+    for c in rng.choice(classes[counts >= k_shot + n_query], n_way):  # replace=True: a mistake
+        picked = rng.choice(np.flatnonzero(labels == c), k_shot + n_query, replace=False)
+        support.append(picked[:k_shot])
+        query.append(picked[k_shot:])
+    return np.concatenate(support), np.concatenate(query)
+
+
+def test_classes_drawn_with_replacement_are_named_as_such():
+    with pytest.raises(ExerciseCheckError, match="same class was chosen more than once") as err:
+        lesson04.check_sample_episode(sample_classes_with_replacement)
+    assert "example(s) twice" not in str(err.value)
 
 
 @pytest.mark.parametrize(

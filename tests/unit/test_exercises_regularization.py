@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from course_lib.exercises import lesson03
 from course_lib.exercises.checks import ExerciseCheckError
@@ -11,15 +12,24 @@ def l1(weights, strength):
     return strength * sum(abs(w).sum() for w in weights)
 
 
-def shift(images, max_shift, rng, *, wrap=False, one_draw=False, exclusive=False, inplace=False):
+def shift(
+    images,
+    max_shift,
+    rng,
+    *,
+    wrap=False,
+    one_draw=False,
+    exclusive=False,
+    inplace=False,
+    down_right_only=False,
+):
     out = images if inplace else np.zeros_like(images)
     h, w = images.shape[1:3]
     high = max_shift if exclusive else max_shift + 1
-    first = tuple(int(v) for v in rng.integers(-max_shift, high, size=2))
+    low = 0 if down_right_only else -max_shift
+    first = tuple(int(v) for v in rng.integers(low, high, size=2))
     for i, image in enumerate(images.copy()):
-        dy, dx = (
-            first if one_draw else tuple(int(v) for v in rng.integers(-max_shift, high, size=2))
-        )
+        dy, dx = first if one_draw else tuple(int(v) for v in rng.integers(low, high, size=2))
         if wrap:
             out[i] = np.roll(image, (dy, dx), axis=(0, 1))
             continue
@@ -68,6 +78,62 @@ def test_l1_mistakes_get_a_hint(fn, hint):
         lesson03.check_l1_penalty(fn)
 
 
+def l1_float(weights, strength):
+    return float(strength * sum(abs(w).sum() for w in weights))
+
+
+def l1_item(weights, strength):
+    return strength * sum(abs(w).sum().item() for w in weights)
+
+
+def l1_numpy(weights, strength):
+    return strength * sum(np.abs(np.asarray(w)).sum() for w in weights)
+
+
+@pytest.mark.parametrize(
+    ("fn", "hint"),
+    [
+        (l1_float, "returned a float"),
+        (l1_item, "returned a float"),
+        (l1_numpy, "NumPy"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
+def test_l1_that_cl_fit_cannot_differentiate_gets_a_hint(fn, hint):
+    """A Python float or NumPy number passes every NumPy check, but adds no gradient in cl.fit."""
+    with pytest.raises(ExerciseCheckError, match=hint):
+        lesson03.check_l1_penalty(fn)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        l1,
+        lambda ws, s: s * sum(torch.as_tensor(w).abs().sum() for w in ws),
+        lambda ws, s: sum(s * abs(w).sum() for w in ws),
+    ],
+)
+def test_correct_l1_variants_pass(fn, capsys):
+    lesson03.check_l1_penalty(fn)
+    assert "all 5 checks passed" in capsys.readouterr().out
+
+
+def test_l1_written_with_keras_ops_passes():
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+
+    def l1_keras(weights, strength):
+        return strength * sum(keras.ops.sum(keras.ops.abs(w)) for w in weights)
+
+    def l1_keras_float(weights, strength):
+        return float(l1_keras(weights, strength))
+
+    lesson03.check_l1_penalty(l1_keras)
+    assert tf.is_tensor(l1_keras([tf.Variable([1.0, -2.0])], 0.5))
+    with pytest.raises(ExerciseCheckError, match="returned a float"):
+        lesson03.check_l1_penalty(l1_keras_float)
+
+
 @pytest.mark.parametrize(
     ("options", "hint"),
     [
@@ -75,6 +141,7 @@ def test_l1_mistakes_get_a_hint(fn, hint):
         ({"one_draw": True}, "EACH image"),
         ({"exclusive": True}, r"max_shift \+ 1"),
         ({"inplace": True}, "work on a copy"),
+        ({"down_right_only": True}, "none moved up"),
     ],
 )
 def test_shift_mistakes_get_a_hint(options, hint):

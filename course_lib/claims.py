@@ -124,17 +124,19 @@ class ClaimSpec:
         return f"{self.direction} {self.threshold:g}"
 
 
-def noise_floor(std_a: float, std_b: float, n_seeds: float) -> float:
-    """Two standard errors of the difference of two means over ``n_seeds`` seeds, at least 1.
+def noise_floor(std_diff: float, n_seeds: float) -> float:
+    """Two standard errors of a mean *paired* difference over ``n_seeds`` seeds, at least 1.
 
-    ``std_a``, ``std_b``: the standard deviations over seeds (ddof=1) of the two techniques, in
-    points. The same expression as lesson 03's ``noise``; the threshold is its negative.
+    ``std_diff``: the standard deviation (ddof=1) of the per-seed differences between two
+    techniques trained on the same splits and initial weights, in points. Pairing removes what
+    the seeds share (the split, the initial weights), so the noise is that of the difference
+    itself. The same expression as lesson 03's ``noise``; the threshold is its negative.
     """
-    return max(1.0, 2 * np.hypot(std_a, std_b) / np.sqrt(n_seeds))
+    return max(1.0, 2 * std_diff / np.sqrt(n_seeds))
 
 
-def _minus_noise_floor(std_best: float, std_combo: float, n_seeds: float) -> float:
-    return -noise_floor(std_best, std_combo, n_seeds)
+def _minus_noise_floor(std_diff: float, n_seeds: float) -> float:
+    return -noise_floor(std_diff, n_seeds)
 
 
 def _spec(lesson: str, claim_id: str, statement: str, threshold: float | None, why: str,
@@ -198,23 +200,43 @@ CLAIMS: tuple[ClaimSpec, ...] = (
     # --- 02_finetune
     _spec("02_finetune", "careful_beats_scratch_k_few",
           "best careful recipe beats scratch at K = {k_few} (points)", 10, """
-          Measured: +26.6 / +26.6 points at K = 1 (README, lesson 02). 10 is a deliberately
-          modest bar, far below the measurement: the point is that careful fine-tuning keeps the
-          transfer gain."""),
+          The careful recipe is the one chosen on validation; every strategy has the same steps
+          and its validated rate. Old value -> new: +26.6 / +26.6 with hand-set rates and unequal
+          steps -> +36.5 / +24.5
+          (per seed +30.4..+43.6 / +17.9..+28.6) with every strategy at 150 steps and
+          its own rate from one grid, chosen on validation (README, lesson 02). 10 is kept: a
+          deliberately modest bar, 14 points below the smaller framework's mean; the point is
+          that careful fine-tuning keeps the transfer gain."""),
     _spec("02_finetune", "careful_beats_naive_k_few",
-          "best careful recipe beats naive fine-tuning at K = {k_few} (points)", 2, """
-          Measured: +6.2 / +7.4 points at K = 1. 2 points is above the seed noise of a 3-seed
-          mean here and leaves 4-5 points of margin."""),
+          "best careful recipe beats naive fine-tuning at K = {k_few}, both at their validated "
+          "rates and the same steps (points)", 2, """
+          Old value -> new: +6.2 / +7.4 when naive had a 10x higher hand-set rate and fewer
+          steps -> +4.9 / +10.7 (per seed +3.2..+6.1 / +8.9..+14.3) with naive tuned on
+          validation like every strategy. The claim survives the fair race; 2 points stays below
+          the smallest per-seed difference measured (3.2) and leaves ~3 points of margin."""),
+    _spec("02_finetune", "careful_beats_naive_same_rate_k_few",
+          "best careful recipe beats naive fine-tuning at the careful recipe's rate, "
+          "K = {k_few} (points)", 5, """
+          New claim (what the head-first schedule buys, rate held equal): +32.9 / +10.7 (per seed
+          +31.4..+35.0 / +8.9..+14.3). The rate gradual unfreezing chose was 1e-4 in PyTorch (a
+          tie with 1e-3 on validation, the grid's first wins), where naive's random head barely
+          learns, and 1e-3 in Keras, naive's own choice. 5 points is half the smaller mean and
+          below every per-seed difference."""),
     _spec("02_finetune", "careful_beats_scratch_k_more",
-          "best careful recipe beats scratch at K = {k_more} (points; the ≥ 10 aimed at is "
-          "not reached, see section 5)", 2, """
-          Measured: +4.8 / +6.3 points at K = 5. The ≥ 10 aimed at does not hold and the lesson
-          says so; 2 keeps the honest claim "still ahead" with about 3 points of margin."""),
+          "best careful recipe beats scratch at K = {k_more}, same steps, validated rates "
+          "(points; the ≥ 10 aimed at is not reached, see section 5)", 2, """
+          Old value -> new: +4.8 / +6.3 -> +5.5 / +5.0 (per seed +2.0..+9.0 / +0.5..+8.0). The
+          ≥ 10 aimed at does not hold and the lesson says so; 2 keeps the honest claim "still
+          ahead on average" with about 3 points of margin on the 3-seed mean."""),
     _spec("02_finetune", "digits_unfreeze_beats_probe",
-          "digits: unfreezing beats the frozen probe at K = {k_digits} (points)", 1, """
-          Measured: +5.7 / +10.3 points at K = 5 on the digits (one seed). 1 point only asks for
-          the sign: on a far domain the backbone has to adapt; the margin covers one seed's
-          noise."""),
+          "digits: unfreezing (chosen on validation) beats the frozen probe at K = {k_digits}, "
+          "mean of {seeds} seeds (points)", 10, """
+          Old value -> new: +5.7 / +10.3 on one seed, probe 100 head steps -> +29.5 / +26.5 over
+          3 seeds (per seed +27.6..+32.6 / +13.8..+44.5); the probe row is the careful recipes'
+          head phase, 50 head-only steps, fewer than the 150 of the
+          strategies that unfreeze, so part of the gap is budget (the lesson says so). 1 -> 10:
+          still below the smallest per-seed difference (13.8), 16 points under the smaller
+          mean."""),
     # --- 03_regularization
     _spec("03_regularization", "baseline_overfits",
           "the unregularized baseline overfits: train - val gap (points)", 20, """
@@ -230,15 +252,21 @@ CLAIMS: tuple[ClaimSpec, ...] = (
           Measured: +11.7 / +15.0 points of validation accuracy. 5 is well above the 1-2 point
           seed-to-seed std, with 6-10 points of margin."""),
     _spec("03_regularization", "combination_within_noise",
-          "augmentation + dropout vs {best}: val accuracy (points; >= -2 standard errors)", None,
+          "augmentation + dropout vs {best}: val accuracy, mean paired difference over seeds "
+          "(points; >= -2 standard errors)", None,
           """
-          Measured: -0.6 / -0.9 points. The claim is "as good as the best alone, within the
-          noise between seeds", so the threshold is that noise, measured on the same run
-          (section 10): minus two standard errors of the difference of the two means, never
-          closer to 0 than -1 point.""",
-          threshold_rule="-max(1, 2 * hypot(std_best, std_combo) / sqrt(n_seeds)) points, "
-          "std over seeds (ddof=1) of the best single technique and of augmentation + dropout",
-          rule_inputs=("std_best", "std_combo", "n_seeds"), rule=_minus_noise_floor),
+          Measured (2026-12-05): mean paired difference -0.3 / -1.0 points (per seed -1.1,
+          -1.4, +1.6 / -2.7, -2.1, +1.7), paired thresholds -1.9 / -2.8 (the old unpaired rule
+          gave about -2.4 / -2.3 on the same table). The claim is "as good as the best alone,
+          within the noise between seeds", so the threshold is that noise, measured on the same run
+          (section 10). Both techniques train on the same split and from the same initial
+          weights for each seed, so the comparison is paired: minus two standard errors of the
+          mean of the per-seed differences, never closer to 0 than -1 point. (Was: two unpaired
+          standard errors, -max(1, 2 * hypot(std_best, std_combo) / sqrt(n)), which counts the
+          split-to-split variation both share twice.)""",
+          threshold_rule="-max(1, 2 * std_diff / sqrt(n_seeds)) points, std_diff: std over "
+          "seeds (ddof=1) of the per-seed difference, augmentation + dropout minus the best",
+          rule_inputs=("std_diff", "n_seeds"), rule=_minus_noise_floor),
     _spec("03_regularization", "l1_sparser_than_l2",
           "L1 is sparser than L2: fraction of |w| < 1e-3, L1 minus L2, mean over seeds (points)",
           10, """
@@ -248,10 +276,20 @@ CLAIMS: tuple[ClaimSpec, ...] = (
           "...at similar val accuracy: |L1 - L2| (points)", 5, """
           Measured: |73.0 - 72.3| = 0.7 / |73.3 - 72.1| = 1.2 points. "Similar" means within a
           few seed-to-seed standard deviations (1-2 points each), so 5.""", direction="<="),
-    _spec("03_regularization", "l2sp_beats_l2_zero",
-          "fine-tuning at K = {k_l2sp}: L2-SP beats L2 toward zero (points)", 20, """
-          Measured: +70 / +49 points. 20 is far below both and still a large effect; the margin
-          covers the large difference between the frameworks (21 points)."""),
+    _spec("03_regularization", "l2sp_beats_l2_zero_equal_strength",
+          "fine-tuning at K = {k_l2sp}, equal strength (the largest of the shared grid), BatchNorm "
+          "left alone by both: L2-SP minus L2 toward zero, first seed's val accuracy (points)",
+          20, """
+          Restated (was l2sp_beats_l2_zero, >= 20: +70 / +49 points, L2 toward zero at 100x the
+          lesson's L2 strength and pulling BatchNorm's scale and shift to zero as well). Now both
+          pulls act on the backbone's conv kernels only and get alpha from one grid {0, 1e-3,
+          1e-2, 1e-1}; chosen on validation, both pick alpha = 0 (no penalty) in both frameworks,
+          so "L2-SP beats L2" does not hold at tuned strengths and is not claimed (the lesson
+          says so). What holds is the equal-strength effect at alpha = 0.1: +64.3 / +44.3 points
+          (validation 90.7 vs 26.4 / 74.3 vs 30.0).
+          Measured on the first seed's grid only (the grid is not rerun per seed, to keep the
+          cost); 20 points stays far below both and above any seed-to-seed noise of a
+          20-way, 140-image validation set (a few points)."""),
     # --- 04_meta_learning
     _spec("04_meta_learning", "maml_mse_10_steps",
           "sinusoid K = {k_sinusoid}: MAML's MSE after 10 steps", 0.5, """
@@ -274,26 +312,33 @@ CLAIMS: tuple[ClaimSpec, ...] = (
     _spec("05_multitask", "multitask_gain_low_label",
           "low-label task ({k_new} labels per class): multi-task minus single-task "
           "accuracy (points)", 5.0, """
-          Measured: +12.5 / +12.5 points (README, lesson 05; +15.3 in PyTorch on 1 thread).
-          5 points is above the 2.8 / 3.5 point std of the single-task runs, with 7 points of
-          margin for thread counts and machines."""),
+          Measured: +13.1 / +9.7 points (2026-12-05, PyTorch on 1 thread; other runs: +12.5 /
+          +12.5, +14.3 / +9.6, +15.3 in PyTorch on 1 thread). 5 points is above the 3.0 / 3.1
+          point std of the single-task runs, with about 5 points of margin below the lowest
+          measurement (Keras) for thread counts and machines; threshold unchanged."""),
     # --- 06_capstone
     _spec("06_capstone", "close_transfer_gain",
           "close problem (K = {k_close}): the best strategy with pretraining beats "
           "training from scratch (points)", 5.0, """
-          Measured: +11.4 / +10.6 points (README, lesson 06). 5 leaves about 6 points of margin
-          over the 1-2.5 point std of 3 seeds."""),
+          Measured: +13.0 / +11.0 points (2026-12-05, after the closeness measurement moved to
+          leave-one-out on the training images; before: +11.4 / +10.6). The gain is a maximum
+          over five strategies' test means, read after the fact: a report, not a choice. 5 leaves
+          6-8 points of margin over the 1-3 point std of 3 seeds; threshold unchanged."""),
     _spec("06_capstone", "gain_shrinks_with_distance",
           "the gain from pretraining shrinks with the distance: close-problem gain minus "
           "far-problem gain (points)", 5.0, """
-          Measured: 9.4 / 12.5 points (far problem: +2.0 / -1.9). 5 points makes "shrinks" a
-          clear difference, with 4-7 points of margin."""),
+          Measured: 11.1 / 12.1 points (far problem: +1.9 / -1.0; before: 9.4 / 12.5). 5 points
+          makes "shrinks" a clear difference, with 6-7 points of margin; threshold unchanged."""),
     _spec("06_capstone", "playbook_within_2_points",
           "the playbook's shortlist holds a strategy within 2 points of the best, on both "
           "problems (points behind, the worse of the two)", 2.0, """
-          Measured: 0.0 / 0.0 points behind (the shortlist held the winner). 2 points is the
-          claim's own meaning of "as good as the best": about one seed-to-seed std of the
-          strategy table (0.4-4 points).""", direction="<="),
+          Measured: 0.0 / 0.0 points behind (the shortlist held the winner; the shortlist now
+          comes from a closeness measured on the training labels only, leave-one-out, so no test
+          label chose it). The best-of-shortlist is read on test after the fact; the playbook's
+          first choice alone was 1.0 / 0.1 (close) and 0.0 / 1.0 (far) points behind, a metric,
+          not claimed. 2 points is the claim's own meaning of "as good as the best": about one
+          seed-to-seed std of the strategy table (0.3-3 points); threshold unchanged.""",
+          direction="<="),
 )  # fmt: skip
 
 

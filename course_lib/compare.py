@@ -9,6 +9,10 @@ seed with one progress bar, and keeps the scores for tables, bar charts and clai
 >>> print(grid.table())
 >>> grid.gain("probe", "scratch", k=5)   # mean accuracy difference, in points
 
+:func:`run_tuned_comparison` is the fair version: every strategy gets its own learning rate,
+chosen from one shared grid on a *validation* split (of the first seed, per K), and the test set is
+scored once, with the chosen rate.
+
 Lesson 03 asks a different question: "what does each regularization technique do to the gap
 between training and validation accuracy?" :class:`TechniqueTable` keeps train / validation / test
 accuracy and wall time per technique and seed, and turns them into the lesson's summary table.
@@ -31,6 +35,11 @@ from course_lib.training import check_positive_int, resolve_quiet
 Strategy = Callable[[Any, Any, int], float]
 """``strategy(train, test, seed) -> test accuracy`` (a fraction in [0, 1])."""
 
+Trainer = Callable[..., Any]
+"""``trainer(train, seed, lr) -> trained model`` (``lr``: one value of the rate grid); a trainer
+named in ``starts_from`` is called ``trainer(train, seed, lr, start=model)`` and must not change
+``start`` (copy it)."""
+
 
 @dataclass
 class Comparison:
@@ -42,6 +51,12 @@ class Comparison:
     scores: dict[str, dict[int, list[float]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    rates: dict[str, dict[int, float]] = field(default_factory=dict)
+    """Tuned comparisons: the learning rate chosen for each strategy and K."""
+    val_scores: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    """Tuned comparisons: validation accuracy at the chosen rate, one per seed."""
+    tuning: dict[str, dict[int, dict[float, float]]] = field(default_factory=dict)
+    """Tuned comparisons: validation accuracy of every rate tried on the first seed."""
 
     def _check(self, name: str, k: int) -> None:
         if name not in self.scores:
@@ -75,6 +90,37 @@ class Comparison:
         """The strategy among ``names`` with the highest mean accuracy at ``k``."""
         return max(names, key=lambda n: self.mean(n, k))
 
+    def best_on_validation(self, names: Sequence[str], k: int) -> str:
+        """The strategy among ``names`` with the highest mean *validation* accuracy at ``k``.
+
+        Only for tuned comparisons: picking the best on test accuracy would select on test labels.
+        """
+        for name in names:
+            self._check(name, k)
+            if name not in self.val_scores:
+                raise UnknownNameError(
+                    f"{name!r} has no validation scores; run it with run_tuned_comparison."
+                )
+        return max(names, key=lambda n: float(np.mean(self.val_scores[n][k])))
+
+    def rates_table(self) -> str:
+        """Plain text: the rate chosen per strategy and K, and the validation accuracy per rate."""
+        if not self.rates:
+            return "(no rates were tuned in this comparison)"
+        name_w = max(len("strategy"), *(len(n) for n in self.rates))
+        lines = []
+        for k in self.ks:
+            lines.append(f"K = {k}: validation accuracy (%) per learning rate, first seed")
+            for name in self.rates:
+                tried = self.tuning.get(name, {}).get(k, {})
+                cells = "  ".join(
+                    f"{lr:.0e}: {100 * acc:5.1f}{'*' if lr == self.rates[name][k] else ' '}"
+                    for lr, acc in tried.items()
+                )
+                lines.append(f"  {name:<{name_w}}  {cells}")
+        lines.append("(* = the rate chosen and used for every seed)")
+        return "\n".join(lines)
+
     def table(self) -> str:
         """A plain-text table: one row per strategy, one column per K, ``mean ± std`` in %."""
         name_w = max(len("strategy"), *(len(n) for n in self.strategies))
@@ -85,8 +131,9 @@ class Comparison:
                 f"{self.mean(name, k):6.1f} ± {self.std(name, k):4.1f}" for k in self.ks
             )
             lines.append(f"{name:<{name_w}} | {cells}")
+        tuned = "; rates chosen on validation, first seed" if self.rates else ""
         lines.append(
-            f"(test accuracy in %, mean ± std over {len(self.seeds)} seed(s); "
+            f"(test accuracy in %, mean ± std over {len(self.seeds)} seed(s){tuned}; "
             f"{self.wall_s:.0f} s in all)"
         )
         return "\n".join(lines)
@@ -179,8 +226,13 @@ class TechniqueTable:
     def table(self) -> str:
         """Plain text: one row per technique, ``mean ± std`` per column."""
         name_w = max(len("technique"), *(len(n) for n in self.rows))
-        heads = {"train": "train %", "val": "val %", "gap": "gap (points)", "test": "test %",
-                 "wall_s": "wall (s)"}
+        heads = {
+            "train": "train %",
+            "val": "val %",
+            "gap": "gap (points)",
+            "test": "test %",
+            "wall_s": "wall (s)",
+        }
         head = f"{'technique':<{name_w}} | " + " | ".join(f"{heads[k]:>12}" for k in TABLE_KEYS)
         lines = [head, "-" * len(head)]
         for name in self.rows:
@@ -256,6 +308,143 @@ def run_comparison(
                     grid.scores[name][k].append(accuracy)
                     bar.update()
     grid.wall_s = time.perf_counter() - start
+    return grid
+
+
+def _check_rates(rates: Sequence[float]) -> list[float]:
+    if isinstance(rates, int | float | str) or not isinstance(rates, Sequence) or not rates:
+        raise ValueError(f"rates must be a non-empty list of learning rates, got {rates!r}.")
+    out = []
+    for r in rates:
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0 < r < 1:
+            raise ValueError(f"every rate must be a number in (0, 1), got {r!r} in {rates!r}.")
+        out.append(float(r))
+    return list(dict.fromkeys(out))
+
+
+def _check_links(
+    what: str, links: Mapping[str, str] | None, names: list[str], earlier: bool
+) -> dict[str, str]:
+    links = dict(links or {})
+    for name, other in links.items():
+        if name not in names or other not in names:
+            raise UnknownNameError(
+                f"{what}: {name!r} -> {other!r} names a strategy that is not in {', '.join(names)}."
+            )
+        if earlier and names.index(other) >= names.index(name):
+            raise ValueError(
+                f"{what}: {other!r} must come before {name!r} in the strategies dict "
+                "(it runs first)."
+            )
+    return links
+
+
+def run_tuned_comparison(
+    trainers: Mapping[str, Trainer],
+    make_split: Callable[[int, int], tuple[Any, Any, Any]],
+    *,
+    evaluate: Callable[[Any, Any], float],
+    rates: Sequence[float],
+    ks: Sequence[int],
+    seeds: Sequence[int],
+    starts_from: Mapping[str, str] | None = None,
+    rate_of: Mapping[str, str] | None = None,
+    quiet: bool | None = None,
+) -> Comparison:
+    """Every strategy with its own rate from one grid, chosen on validation; test scored once.
+
+    ``make_split(k, seed) -> (train, val, test)``. For each K, on the first seed every trainer
+    runs once per rate in ``rates``; the rate with the highest ``evaluate(model, val)`` is chosen
+    (ties: the first in ``rates``) and used for the other seeds. Each seed's score is
+    ``evaluate(model, test)`` of the model trained with the chosen rate — test accuracy never
+    chooses anything. ``starts_from={"gradual": "probe"}``: the trainer continues the model that
+    ``"probe"`` trained with *its* chosen rate on the same split (called with ``start=model``).
+    ``rate_of={"naive, careful rate": "gradual"}``: no search, the rate ``"gradual"`` chose at that
+    K. A trainer called again with the same split, seed and rate (the same function, no start)
+    is not run twice.
+    """
+    if not isinstance(trainers, Mapping) or not trainers:
+        raise TypeError("trainers must be a non-empty dict {name: trainer(train, seed, lr)}.")
+    for name, fn in trainers.items():
+        if not callable(fn):
+            raise TypeError(f"trainer {name!r} must be callable, got {type(fn).__name__}.")
+    if not callable(evaluate):
+        raise TypeError("evaluate must be callable: evaluate(model, data) -> accuracy.")
+    grid_rates = _check_rates(rates)
+    ks = list(dict.fromkeys(_check_ints("ks", ks, 1)))
+    seeds = list(dict.fromkeys(_check_ints("seeds", seeds, 0)))
+    names = list(trainers)
+    starts = _check_links("starts_from", starts_from, names, earlier=True)
+    follow = _check_links("rate_of", rate_of, names, earlier=True)
+    grid = Comparison(names, ks, seeds)
+    grid.scores = {name: {k: [] for k in ks} for name in names}
+    grid.val_scores = {name: {k: [] for k in ks} for name in names}
+    grid.tuning = {name: {} for name in names}
+    grid.rates = {name: {} for name in names}
+    grid.seconds = dict.fromkeys(names, 0.0)
+    per_k = sum(1 if n in follow else len(grid_rates) for n in names) + len(names) * (
+        len(seeds) - 1
+    )
+    start_time = time.perf_counter()
+
+    def score(value: float, name: str) -> float:
+        value = float(value)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(
+                f"evaluate returned {value!r} for {name!r}; return the accuracy as a fraction "
+                "in [0, 1], e.g. cl.evaluate(model, data)['accuracy']."
+            )
+        return value
+
+    with tqdm(total=per_k * len(ks), desc="runs", unit="run", disable=resolve_quiet(quiet)) as bar:
+        for k in ks:
+            for i, seed in enumerate(seeds):
+                train, val, test = make_split(k, seed)
+                chosen_models: dict[str, Any] = {}
+                memo: dict[tuple[int, float], tuple[float, float]] = {}
+                for name, fn in trainers.items():
+                    if name in follow:
+                        candidates = [grid.rates[follow[name]][k]]
+                    elif i == 0:
+                        candidates = grid_rates
+                    else:
+                        candidates = [grid.rates[name][k]]
+                    start = chosen_models.get(starts[name]) if name in starts else None
+                    tried: dict[float, tuple[float, float]] = {}
+                    models: dict[float, Any] = {}
+                    reuse = start is None and name not in starts.values()
+                    for lr in candidates:
+                        bar.set_postfix_str(f"K={k} seed={seed} {name} lr={lr:.0e}")
+                        key = (id(fn), lr)
+                        if reuse and key in memo:
+                            tried[lr] = memo[key]
+                            bar.update()
+                            continue
+                        t = time.perf_counter()
+                        if start is None:
+                            model = fn(train, seed, lr)
+                        else:
+                            model = fn(train, seed, lr, start=start)
+                        tried[lr] = (
+                            score(evaluate(model, val), name),
+                            score(evaluate(model, test), name),
+                        )
+                        grid.seconds[name] += time.perf_counter() - t
+                        if start is None:
+                            memo[key] = tried[lr]
+                        if name in starts.values():
+                            models[lr] = model
+                        bar.update()
+                    # the best validation accuracy; ties go to the rate listed first
+                    lr = max(tried, key=lambda r: (tried[r][0], -candidates.index(r)))
+                    if lr in models:
+                        chosen_models[name] = models[lr]
+                    if i == 0:
+                        grid.rates[name][k] = lr
+                        grid.tuning[name][k] = {r: v for r, (v, _) in tried.items()}
+                    grid.val_scores[name][k].append(tried[lr][0])
+                    grid.scores[name][k].append(tried[lr][1])
+    grid.wall_s = time.perf_counter() - start_time
     return grid
 
 

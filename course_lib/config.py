@@ -33,7 +33,7 @@ OFFLINE_ENV = "COURSE_OFFLINE"
 # full: true scale on a GPU with real downloads.
 #
 # Label budgets (labelled examples per class, or support points per task) are named k_<role>:
-#   k_few / k_more / k_most  a lesson's increasing budgets, compared side by side (K = 1 / 5 / 15);
+#   k_few / k_more / k_most  a lesson's increasing budgets, compared side by side (e.g. K = 1 / 5);
 #   k_<what>                 the budget of one part of a lesson: k_demo, k_digits, k_imagenet,
 #                            k_mlp, k_l2sp, k_sinusoid, k_new, k_source, k_close, k_far;
 #   k_<what>_more            a second, larger budget of that part (k_digits_more, k_sinusoid_more).
@@ -69,27 +69,31 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
     },
 }
 # Lessons 01 and 02: 20-way tasks from the held-out alphabets (the same in every mode, so the
-# parameter tables nbval checks do not change), K labelled images per class (k_few, k_more and in
-# lesson 02 k_most; k_digits / k_digits_more on the handwritten digits), budgets in optimizer
+# parameter tables nbval checks do not change), K labelled images per class (k_few, k_more;
+# k_digits on the handwritten digits, lesson 02's k_demo too), budgets in optimizer
 # steps (a fixed number of epochs would give K = 15 fifteen times the training of K = 1).
 # Section 8 of lesson 01 (ImageNet network, CIFAR-10, k_imagenet): a code-path check outside full
-# mode.
+# mode. Lesson 01's val_per_class: validation images per class of section 4's split, the only
+# images its learning curves are drawn on.
 _IMAGENET_CHECK = {"imagenet_images": 20, "k_imagenet": 1, "imagenet_eval": 20, "imagenet_size": 32,
                    "imagenet_batch": 10, "imagenet_probe_steps": 2, "imagenet_scratch_steps": 1}
-_TRANSFER_TEACHING = {"n_way": 20, "k_few": 1, "k_more": 5, "seeds": 3, "batch_size": 16,
-                      "probe_steps": 100, "scratch_steps": 200, "k_digits": 5, "pca_classes": 10,
-                      "digits_images": 1797} | _IMAGENET_CHECK
-_FINETUNE_TEACHING = {"n_way": 20, "k_demo": 5, "k_few": 1, "k_more": 5, "k_most": 15, "seeds": 3,
-                      "batch_size": 16, "probe_steps": 100, "scratch_steps": 200,
-                      "naive_steps": 150, "stage_steps": 30, "discriminative_steps": 100,
-                      "k_digits": 5, "k_digits_more": 20, "digits_seeds": 1, "digits_images": 1797,
+_TRANSFER_TEACHING = {"n_way": 20, "k_few": 1, "k_more": 5, "val_per_class": 5, "seeds": 3,
+                      "batch_size": 16, "probe_steps": 100, "scratch_steps": 200, "k_digits": 5,
+                      "pca_classes": 10, "digits_images": 1797} | _IMAGENET_CHECK
+# Lesson 02: every strategy of the comparison gets total_steps optimizer steps (the careful
+# recipes: probe_steps for the head, the rest for the backbone; the linear probe: probe_steps),
+# its rate chosen on val_per_class (digits: digits_val_per_class) validation images per class of
+# the first seed; k_demo: the step-by-step walk-through on the digits.
+_FINETUNE_TEACHING = {"n_way": 20, "k_demo": 5, "k_few": 1, "k_more": 5, "seeds": 3,
+                      "val_per_class": 5, "batch_size": 16, "probe_steps": 50, "total_steps": 150,
+                      "k_digits": 5, "digits_val_per_class": 20, "digits_images": 1797,
                       "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1,
                       "recipe_image_size": 32}
 SIZES.update({
     "01_transfer": {
-        "smoke":    {"n_way": 20, "k_few": 1, "k_more": 1, "seeds": 1, "batch_size": 16,
-                     "probe_steps": 2, "scratch_steps": 2, "k_digits": 2, "pca_classes": 5,
-                     "digits_images": 200} | _IMAGENET_CHECK,
+        "smoke":    {"n_way": 20, "k_few": 1, "k_more": 1, "val_per_class": 1, "seeds": 1,
+                     "batch_size": 16, "probe_steps": 2, "scratch_steps": 2, "k_digits": 2,
+                     "pca_classes": 5, "digits_images": 200} | _IMAGENET_CHECK,
         "teaching": _TRANSFER_TEACHING,
         "full":     _TRANSFER_TEACHING | {"imagenet_images": 50_000, "k_imagenet": 5,
                                           "imagenet_eval": 2_000, "imagenet_size": 224,
@@ -97,10 +101,9 @@ SIZES.update({
                                           "imagenet_scratch_steps": 300},
     },
     "02_finetune": {
-        "smoke":    {"n_way": 20, "k_demo": 2, "k_few": 1, "k_more": 1, "k_most": 1, "seeds": 1,
-                     "batch_size": 16, "probe_steps": 2, "scratch_steps": 2, "naive_steps": 2,
-                     "stage_steps": 1, "discriminative_steps": 2, "k_digits": 2,
-                     "k_digits_more": 2, "digits_seeds": 1, "digits_images": 200,
+        "smoke":    {"n_way": 20, "k_demo": 2, "k_few": 1, "k_more": 1, "seeds": 1,
+                     "val_per_class": 2, "batch_size": 16, "probe_steps": 2, "total_steps": 5,
+                     "k_digits": 2, "digits_val_per_class": 3, "digits_images": 200,
                      "recipe_images": 4, "recipe_batch": 2, "recipe_epochs": 1, "recipe_steps": 1,
                      "recipe_image_size": 32},
         "teaching": _FINETUNE_TEACHING,
@@ -112,13 +115,16 @@ SIZES.update({
 # Lesson 03: 100 unseen characters, k_mlp images each to train on, validation and test images of
 # the same characters; an MLP that overfits them. n_way and hidden stay fixed across modes (nbval
 # checks the parameter table). l2sp_* and k_l2sp: section 9, fine-tuning the pretrained CNN as in
-# lesson 02.
+# lesson 02 (val_per_class images per character choose the penalty strength, the rest test it).
+# k_digits, digits_steps: section 6, augmentation on scikit-learn's handwritten digits.
 _REGULARIZATION_TEACHING = {"n_way": 100, "k_mlp": 6, "val_per_class": 7, "hidden": 256,
                             "epochs": 40, "seeds": 3, "patience": 8, "l2sp_n_way": 20,
-                            "k_l2sp": 1, "l2sp_steps": 150, "l2sp_seeds": 2}
+                            "k_l2sp": 1, "l2sp_steps": 150, "l2sp_seeds": 3, "k_digits": 5,
+                            "digits_steps": 200}
 SIZES["03_regularization"] = {
     "smoke":    _REGULARIZATION_TEACHING | {"k_mlp": 1, "val_per_class": 1, "epochs": 2, "seeds": 1,
-                                            "patience": 1, "l2sp_steps": 2, "l2sp_seeds": 1},
+                                            "patience": 1, "l2sp_steps": 2, "l2sp_seeds": 1,
+                                            "digits_steps": 2},
     "teaching": _REGULARIZATION_TEACHING,
     "full":     _REGULARIZATION_TEACHING | {"seeds": 5, "l2sp_seeds": 5},
 }
@@ -147,27 +153,30 @@ SIZES["04_meta_learning"] = {
 }
 # Lesson 05: three tasks on the glyphs (course_lib.multitask.glyph_tasks): new_chars characters
 # of the held-out alphabets with k_new labelled images each, source_chars source characters with
-# k_source each, and the alphabet of every image; test_per_char test images per character.
+# k_source each, and the alphabet of every image; test_per_char test images per character, and
+# val_per_char validation images of each new character (the training curves are drawn on them).
 # Every run trains `steps` Adam steps at `lr`, batch_size images per task and step; the trunk is
 # the small CNN at `width` (fixed across modes: nbval checks the parameter table).
 _MULTITASK_TEACHING = {"new_chars": 100, "k_new": 2, "source_chars": 300, "k_source": 12,
-                       "test_per_char": 8, "steps": 500, "lr": 3e-3, "batch_size": 32,
-                       "width": 16, "seeds": 3}
+                       "val_per_char": 5, "test_per_char": 8, "steps": 500, "lr": 3e-3,
+                       "batch_size": 32, "width": 16, "seeds": 3}
 SIZES["05_multitask"] = {
-    "smoke":    _MULTITASK_TEACHING | {"k_new": 1, "k_source": 2, "test_per_char": 2,
-                                       "steps": 3, "seeds": 1},
+    "smoke":    _MULTITASK_TEACHING | {"k_new": 1, "k_source": 2, "val_per_char": 1,
+                                       "test_per_char": 2, "steps": 3, "seeds": 1},
     "teaching": _MULTITASK_TEACHING,
     "full":     _MULTITASK_TEACHING | {"steps": 2000, "seeds": 5},
 }
 # Lesson 06, the capstone: two new problems, every strategy under one budget. The close one: all
 # characters of one held-out script (course_lib.capstone.CLOSE_ALPHABET) with k_close labels each;
 # the far one: the handwritten digits with k_far labels each (digits_images of the 1,797).
+# k_close and k_far are >= 2 in every mode: the closeness measurement is leave-one-out on the K
+# training images (capstone.closeness), which needs two images per class.
 # Every trained strategy gets `steps` optimizer steps of batch_size images; multi-task adds
 # source_chars source characters with k_source images each as a second task.
 _CAPSTONE_TEACHING = {"k_close": 5, "k_far": 10, "seeds": 3, "steps": 200, "batch_size": 16,
                       "source_chars": 100, "k_source": 10, "digits_images": 1797}
 SIZES["06_capstone"] = {
-    "smoke":    _CAPSTONE_TEACHING | {"k_close": 1, "k_far": 2, "seeds": 1, "steps": 2,
+    "smoke":    _CAPSTONE_TEACHING | {"k_close": 2, "k_far": 2, "seeds": 1, "steps": 2,
                                       "source_chars": 10, "k_source": 2, "digits_images": 200},
     "teaching": _CAPSTONE_TEACHING,
     "full":     _CAPSTONE_TEACHING | {"seeds": 5},

@@ -3,8 +3,9 @@
 One set of images, several tasks, and not every image labelled for every task: a
 :class:`MultiTaskData` holds the images and, per task, one label per image, ``MISSING`` (-1)
 where that image has no label for the task. :func:`glyph_tasks` builds the lesson's three tasks
-from the glyphs; :func:`task_batches` draws the index batches both frameworks' ``fit_multitask``
-train on; :class:`MultiTaskTable` keeps the per-task accuracies over setups and seeds.
+from the glyphs (:func:`glyph_tasks_with_val` adds a validation set of the new task);
+:func:`task_batches` draws the index batches both frameworks' ``fit_multitask`` train on;
+:class:`MultiTaskTable` keeps the per-task accuracies over setups and seeds.
 
 >>> train, test = glyph_tasks(glyphs, new_chars=100, new_k=2, source_chars=300, source_k=12)
 >>> train.tasks, train.count("new")          # ('new', 'source', 'alphabet'), 200
@@ -142,6 +143,43 @@ def glyph_tasks(
     ``test`` holds ``test_per_char`` other images of every character, labelled for all tasks.
     Characters and images are drawn with ``seed``.
     """
+    train, _, test = _glyph_tasks(glyphs, new_chars, new_k, source_chars, source_k,
+                                  test_per_char, 0, seed)  # fmt: skip
+    return train, test
+
+
+def glyph_tasks_with_val(
+    glyphs: LabelledImages,
+    *,
+    new_chars: int,
+    new_k: int,
+    source_chars: int,
+    source_k: int,
+    val_per_char: int,
+    test_per_char: int = 8,
+    seed: int = 0,
+) -> tuple[MultiTaskData, MultiTaskData, MultiTaskData]:
+    """:func:`glyph_tasks` plus a validation set of the new task: ``(train, val, test)``.
+
+    ``train`` and ``test`` are exactly those of :func:`glyph_tasks` with the same arguments;
+    ``val`` holds ``val_per_char`` further images of every *new* character, labelled for
+    ``new`` and ``alphabet`` (watch or choose on ``val``, report ``test`` once).
+    """
+    check_positive_int("val_per_char", val_per_char)
+    return _glyph_tasks(glyphs, new_chars, new_k, source_chars, source_k, test_per_char,
+                        val_per_char, seed)  # fmt: skip
+
+
+def _glyph_tasks(
+    glyphs: LabelledImages,
+    new_chars: int,
+    new_k: int,
+    source_chars: int,
+    source_k: int,
+    test_per_char: int,
+    val_per_char: int,
+    seed: int,
+) -> tuple[MultiTaskData, MultiTaskData, MultiTaskData]:
     from course_lib.data.glyphs import glyph_split
 
     if not isinstance(glyphs, LabelledImages) or glyphs.class_groups is None:
@@ -155,6 +193,12 @@ def glyph_tasks(
         raise ValueError(
             f"{max(new_k, source_k)} training + {test_per_char} test images per character, but "
             f"the glyphs have {per_char}: lower them or load more samples per character."
+        )
+    if new_k + test_per_char + val_per_char > per_char:
+        raise ValueError(
+            f"new task: {new_k} training + {test_per_char} test + {val_per_char} validation "
+            f"images per character, but the glyphs have {per_char}: lower them or load more "
+            "samples per character."
         )
     split = glyph_split(glyphs)
     in_group = {
@@ -173,13 +217,17 @@ def glyph_tasks(
     chosen = {"new": r.choice(in_group["new"], new_chars, replace=False),
               "source": r.choice(in_group["source"], source_chars, replace=False)}  # fmt: skip
     k = {"new": new_k, "source": source_k}
-    parts: dict[str, list] = {"train": [], "test": []}
+    parts: dict[str, list] = {"train": [], "val": [], "test": []}
     for side in ("new", "source"):
         for i, c in enumerate(chosen[side]):
             idx = r.permutation(np.flatnonzero(glyphs.labels == c))
+            end = test_per_char + k[side]
             for part, take in (("test", idx[:test_per_char]),
-                               ("train", idx[test_per_char:test_per_char + k[side]])):  # fmt: skip
+                               ("train", idx[test_per_char:end])):  # fmt: skip
                 parts[part].append((take, side, i, int(glyphs.class_groups[c])))
+            if side == "new" and val_per_char:  # after train and test: they stay as without
+                parts["val"].append((idx[end : end + val_per_char], side, i,
+                                     int(glyphs.class_groups[c])))  # fmt: skip
 
     def build(rows: list) -> MultiTaskData:
         idx = np.concatenate([take for take, *_ in rows])
@@ -201,7 +249,8 @@ def glyph_tasks(
             },
         )
 
-    return build(parts["train"]), build(parts["test"])
+    val = build(parts["val"]).only(["new", "alphabet"]) if parts["val"] else None
+    return build(parts["train"]), val, build(parts["test"])  # type: ignore[return-value]
 
 
 def task_batches(

@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from course_lib.data.digits import load_digits
-from course_lib.data.episodes import Episode, EpisodeSampler, few_shot_split
+from course_lib.data.episodes import (
+    Episode,
+    EpisodeSampler,
+    few_shot_split,
+    few_shot_split_with_val,
+)
 from course_lib.data.sinusoids import SinusoidTasks, sample_sinusoid_tasks
 from course_lib.data.types import LabelledImages
 from course_lib.errors import UnknownNameError
@@ -59,6 +64,7 @@ __all__ = [
     "LabelledImages",
     "SinusoidTasks",
     "few_shot_split",
+    "few_shot_split_with_val",
     "glyph_split",
     "list_alphabets",
     "load_dataset",

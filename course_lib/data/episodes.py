@@ -86,14 +86,10 @@ class EpisodeSampler:
             yield self.sample()
 
 
-def few_shot_split(
-    data: LabelledImages, k_shot: int, *, n_way: int | None = None, seed: int = 0
-) -> tuple[LabelledImages, LabelledImages]:
-    """A small labelled training set and a test set: ``k_shot`` images per class to learn from.
-
-    ``n_way`` classes are drawn with ``seed`` (``None`` = every class) and relabelled
-    ``0 .. n_way-1``; every other image of those classes goes to the test set.
-    """
+def _draw_classes_and_train(
+    data: LabelledImages, k_shot: int, n_way: int | None, seed: int, keep: int
+) -> tuple[LabelledImages, np.ndarray, np.random.Generator]:
+    """The selected classes (relabelled), the training indices in them, and the generator."""
     if isinstance(k_shot, bool) or not isinstance(k_shot, int | np.integer) or k_shot < 1:
         raise ValueError(f"k_shot must be a positive integer, got {k_shot!r}.")
     rng = np.random.default_rng(seed)
@@ -108,13 +104,62 @@ def few_shot_split(
         classes = np.sort(rng.choice(n_classes, size=n_way, replace=False))
     subset = data.select_classes(classes)
     counts = np.bincount(subset.labels, minlength=len(classes))
-    if counts.min() <= k_shot:
+    if counts.min() < k_shot + keep:
         raise ValueError(
             f"k_shot={k_shot} leaves no test image for some class of {data.name!r} (smallest "
             f"class: {counts.min()} images); use k_shot < {counts.min()}."
+            if keep == 1
+            else f"k_shot={k_shot} plus {keep - 1} validation image(s) per class leaves no test "
+            f"image for some class of {data.name!r} (smallest class: {counts.min()} images); "
+            f"use k_shot + val_per_class < {counts.min()}."
         )
     train = np.concatenate(
         [rng.permutation(np.flatnonzero(subset.labels == c))[:k_shot] for c in range(len(classes))]
     )
+    return subset, np.sort(train), rng
+
+
+def few_shot_split(
+    data: LabelledImages, k_shot: int, *, n_way: int | None = None, seed: int = 0
+) -> tuple[LabelledImages, LabelledImages]:
+    """A small labelled training set and a test set: ``k_shot`` images per class to learn from.
+
+    ``n_way`` classes are drawn with ``seed`` (``None`` = every class) and relabelled
+    ``0 .. n_way-1``; every other image of those classes goes to the test set.
+    """
+    subset, train, _ = _draw_classes_and_train(data, k_shot, n_way, seed, keep=1)
     test = np.setdiff1d(np.arange(len(subset.labels)), train)
-    return subset.take(np.sort(train)), subset.take(test)
+    return subset.take(train), subset.take(test)
+
+
+def few_shot_split_with_val(
+    data: LabelledImages,
+    k_shot: int,
+    val_per_class: int,
+    *,
+    n_way: int | None = None,
+    seed: int = 0,
+) -> tuple[LabelledImages, LabelledImages, LabelledImages]:
+    """:func:`few_shot_split` plus a validation set: ``(train, val, test)``, pairwise disjoint.
+
+    ``train`` (and the classes) are exactly those of ``few_shot_split`` with the same arguments;
+    ``val_per_class`` images of each class are then drawn from the images it leaves out, and the
+    rest is the test set. Choose hyper-parameters on ``val``, report ``test`` once.
+    """
+    if (
+        isinstance(val_per_class, bool)
+        or not isinstance(val_per_class, int | np.integer)
+        or val_per_class < 1
+    ):
+        raise ValueError(f"val_per_class must be a positive integer, got {val_per_class!r}.")
+    subset, train, rng = _draw_classes_and_train(data, k_shot, n_way, seed, keep=val_per_class + 1)
+    rest = np.setdiff1d(np.arange(len(subset.labels)), train)
+    val = np.concatenate(
+        [
+            rng.permutation(rest[subset.labels[rest] == c])[:val_per_class]
+            for c in range(subset.num_classes)
+        ]
+    )
+    val = np.sort(val)
+    test = np.setdiff1d(rest, val)
+    return subset.take(train), subset.take(val), subset.take(test)

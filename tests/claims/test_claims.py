@@ -128,22 +128,40 @@ def _both(teaching_results, lesson):
 
 
 # Lesson 02: the comparison table must tell the same story in both frameworks. Each framework
-# pretrains its own network (source validation accuracy 92.4 % / 90.2 % in the 2026-12-05 CI
-# build), so the cell that leans most on the frozen features, the linear probe at K = 1, differs
-# most: measured 3.4 points (2026-12-04 build) and 6.1 points (2026-12-05 build; the next cells
-# 4.5 and 4.0). 8 points keeps ≈ 2 points of margin over the largest gap measured; a real
-# disagreement (a broken strategy) costs 10-30 points.
-AGREEMENT_POINTS = 8.0
+# pretrains its own network and chooses each strategy's rate on its own validation split, so single
+# cells differ (2026-12-05, tuned rates: up to 11 points on naive fine-tuning at K = 1, 17-23 points
+# on "naive at the careful rate", where the frameworks chose different careful rates). What must
+# agree is the order: wherever one framework puts a strategy more than STORY_POINTS ahead of another
+# at the same K (about 3 standard errors of a 3-seed mean difference at K = 1), the other framework
+# must not put it behind. A broken strategy (10-30 points down) breaks that order.
+STORY_POINTS = 5.0
 
 
-def test_lesson_02_frameworks_agree_on_every_cell_of_the_comparison(teaching_results):
+def _glyph_cells(results):
+    return {n: v for n, v in results["metrics"].items() if n.startswith("glyphs_")}
+
+
+def test_lesson_02_frameworks_tell_the_same_story_in_the_comparison(teaching_results):
     runs = _both(teaching_results, "02_finetune")
-    torch_m, keras_m = (runs[fw]["metrics"] for fw in FRAMEWORKS)
-    cells = [name for name in torch_m if name.startswith("glyphs_")]
-    assert len(cells) == 15, cells  # 5 strategies x 3 label budgets
-    apart = {n: 100 * abs(torch_m[n] - keras_m[n]) for n in cells}
-    too_far = {n: round(d, 1) for n, d in apart.items() if d > AGREEMENT_POINTS}
-    assert not too_far, f"torch and Keras differ by more than {AGREEMENT_POINTS} points: {too_far}"
+    cells = {fw: _glyph_cells(results) for fw, results in runs.items()}
+    assert set(cells["torch"]) == set(cells["keras"]), cells
+    assert len(cells["torch"]) == 12, sorted(cells["torch"])  # 6 rows x 2 label budgets
+    by_k: dict[str, list[str]] = {}
+    for name in cells["torch"]:
+        by_k.setdefault(name.rsplit("_k", 1)[1], []).append(name)
+    separated, contradictions = 0, []
+    for first, second in (("torch", "keras"), ("keras", "torch")):
+        for names in by_k.values():
+            for a in names:
+                for b in names:
+                    if 100 * (cells[first][a] - cells[first][b]) > STORY_POINTS:
+                        separated += 1
+                        if cells[second][a] < cells[second][b]:
+                            contradictions.append(f"{first}: {a} > {b}; {second}: {a} < {b}")
+    assert separated, "no two strategies differ clearly: the comparison says nothing"
+    assert not contradictions, "the frameworks order the strategies differently:\n" + "\n".join(
+        contradictions
+    )
 
 
 # Lesson 03: the techniques must come out in the same order in both frameworks wherever one

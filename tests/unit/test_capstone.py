@@ -24,9 +24,10 @@ def test_nearest_class_mean_finds_well_separated_classes():
     predicted = capstone.nearest_class_mean(train.images, train.labels, test.images)
     assert predicted.shape == (20,)
     np.testing.assert_array_equal(predicted, test.labels)
-    assert capstone.nearest_class_mean_accuracy(
-        train.images, train.labels, test.images, test.labels
-    ) == 1.0
+    assert (
+        capstone.nearest_class_mean_accuracy(train.images, train.labels, test.images, test.labels)
+        == 1.0
+    )
 
 
 def test_nearest_class_mean_keeps_the_training_labels_even_when_some_are_absent():
@@ -45,18 +46,43 @@ def test_nearest_class_mean_rejects_mismatched_inputs():
         capstone.nearest_class_mean(np.zeros((0, 3)), np.zeros(0, int), np.zeros((2, 3)))
 
 
-def test_closeness_is_features_minus_pixels():
-    train, test = _images("a", 3, 4, 1), _images("a", 3, 4, 1)
+def test_leave_one_out_matches_a_loop_that_drops_each_row():
+    r = np.random.default_rng(3)
+    x, y = r.normal(size=(15, 4)), np.repeat(np.arange(5), 3)
+    hits = []
+    for i in range(len(x)):
+        keep = np.arange(len(x)) != i
+        hits.append(capstone.nearest_class_mean(x[keep], y[keep], x[i : i + 1])[0] == y[i])
+    assert capstone.leave_one_out_accuracy(x, y) == pytest.approx(np.mean(hits))
+    # two images per class: each one is judged against the other one alone
+    assert capstone.leave_one_out_accuracy(np.array([[0.0], [1.0], [9.0], [10.0]]),
+                                           np.array([4, 4, 8, 8])) == 1.0  # fmt: skip
+
+
+def test_leave_one_out_needs_two_images_per_class():
+    with pytest.raises(ValueError, match=r"at least 2 labelled images per class.*class 1 has 1"):
+        capstone.leave_one_out_accuracy(np.zeros((3, 2)), np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        capstone.leave_one_out_accuracy(np.zeros((3, 2)), np.array([0, 0, 0]))
+    with pytest.raises(ValueError, match="integer labels"):
+        capstone.leave_one_out_accuracy(np.zeros((4, 2)), np.zeros(4))
+
+
+def test_closeness_is_features_minus_pixels_on_the_training_images_only():
+    train = _images("a", 3, 4, 1)
     # features that scramble the classes: worse than pixels
     r = np.random.default_rng(0)
-    c = capstone.closeness(train, test, r.normal(size=(12, 5)), r.normal(size=(12, 5)))
+    c = capstone.closeness(train, r.normal(size=(12, 5)))
     assert c["pixels"] == 100.0
     assert c["points"] == pytest.approx(c["features"] - c["pixels"])
     assert c["points"] < 0
     with pytest.raises(ValueError, match=r"cl\.features"):
-        capstone.closeness(train, test, np.zeros((3, 5)), np.zeros((12, 5)))
+        capstone.closeness(train, np.zeros((3, 5)))
     with pytest.raises(TypeError, match="LabelledImages"):
-        capstone.closeness(train.images, test, np.zeros((12, 5)), np.zeros((12, 5)))
+        capstone.closeness(train.images, np.zeros((12, 5)))
+    one_each = _images("a", 3, 1, 1)  # K = 1: nothing to leave one out from
+    with pytest.raises(ValueError, match="K >= 2"):
+        capstone.closeness(one_each, np.zeros((3, 5)))
 
 
 def test_playbook_follows_the_three_questions():

@@ -80,14 +80,19 @@ def test_statements_of_a_lesson_differ_once_formatted(lesson, mode):
         assert claims.find(lesson, statement, mode) == [spec]
 
 
-def test_the_computed_threshold_is_lesson_03s_noise_expression():
+def test_the_computed_threshold_is_lesson_03s_paired_noise_expression():
     spec = claims.get("03_regularization", "combination_within_noise")
-    std_best, std_combo, n_seeds = 1.7, 0.9, 3
-    noise = max(1.0, 2 * np.hypot(std_best, std_combo) / np.sqrt(n_seeds))  # as in the lesson
-    assert spec.resolve_threshold(std_best=std_best, std_combo=std_combo, n_seeds=n_seeds) == -noise
-    assert spec.resolve_threshold(std_best=0.1, std_combo=0.1, n_seeds=3) == -1.0
+    differences = np.array([-0.4, -2.9, 1.1])  # per-seed paired differences, points
+    std_diff, n_seeds = float(differences.std(ddof=1)), len(differences)
+    noise = max(1.0, 2 * std_diff / np.sqrt(n_seeds))  # as in the lesson
+    assert spec.resolve_threshold(std_diff=std_diff, n_seeds=n_seeds) == pytest.approx(-noise)
+    assert -noise < -1.0  # this example is above the 1-point floor
+    assert spec.resolve_threshold(std_diff=0.1, n_seeds=3) == -1.0
+    assert spec.resolve_threshold(std_diff=0.0, n_seeds=1) == -1.0  # one seed: the floor
     with pytest.raises(claims.ClaimTableError, match="computed"):
-        spec.resolve_threshold(std_best=1.0)
+        spec.resolve_threshold(std_diff=1.0)
+    with pytest.raises(claims.ClaimTableError, match="computed"):
+        spec.resolve_threshold(std_best=1.0, std_combo=1.0, n_seeds=3)  # the old, unpaired inputs
     with pytest.raises(claims.ClaimTableError, match="fixed threshold"):
         claims.get("00_setup", "glyph_alphabets").resolve_threshold(n_seeds=3)
 
@@ -159,26 +164,22 @@ def test_claim_from_table_with_run_values_and_a_computed_threshold(build):
     r = LessonResults("03_regularization", "keras", mode="smoke")
     r.claim_from_table("best_technique_shrinks_gap", 0.6, best="augmentation")
     claim = r.claim_from_table(
-        "combination_within_noise", -0.9, best="augmentation", std_best=2.0, std_combo=1.0,
-        n_seeds=3,
-    )  # fmt: skip
-    assert claim.statement == (
-        "augmentation + dropout vs augmentation: val accuracy (points; >= -2 standard errors)"
+        "combination_within_noise", -0.9, best="augmentation", std_diff=2.0, n_seeds=3
     )
-    assert claim.threshold == -max(1.0, 2 * np.hypot(2.0, 1.0) / np.sqrt(3))
+    assert claim.statement == (
+        "augmentation + dropout vs augmentation: val accuracy, mean paired difference over seeds "
+        "(points; >= -2 standard errors)"
+    )
+    assert claim.threshold == pytest.approx(-max(1.0, 2 * 2.0 / np.sqrt(3)))
     data = json.loads(r.save().read_text())
-    assert data["claims"][1]["threshold_inputs"] == {
-        "std_best": 2.0,
-        "std_combo": 1.0,
-        "n_seeds": 3,
-    }
+    assert data["claims"][1]["threshold_inputs"] == {"std_diff": 2.0, "n_seeds": 3}
     assert not [p for p in claims.check_results(data) if "combination" in p or "shrinks" in p]
     with pytest.raises(claims.ClaimTableError, match="best"):
         r.claim_from_table("best_technique_improves_val", 12.0)
     with pytest.raises(claims.ClaimTableError, match="missing"):
-        r.claim_from_table("combination_within_noise", -0.9, best="x", std_best=1.0)
+        r.claim_from_table("combination_within_noise", -0.9, best="x", std_diff=1.0)
     with pytest.raises(claims.ClaimTableError, match="unexpected"):
-        r.claim_from_table("baseline_overfits", 27.0, std_best=1.0)
+        r.claim_from_table("baseline_overfits", 27.0, std_diff=1.0)
 
 
 def test_recording_a_claim_again_replaces_it(build):

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from course_lib import plots
-from course_lib.compare import Comparison, TechniqueTable, epochs_for_steps, run_comparison
+from course_lib.compare import (
+    Comparison,
+    TechniqueTable,
+    epochs_for_steps,
+    run_comparison,
+    run_tuned_comparison,
+)
 from course_lib.errors import UnknownNameError
 
 
@@ -179,3 +185,104 @@ def test_technique_table_rejects_bad_input_with_a_fix():
     flat.add("b", 0, train=0.5, val=0.5, test=0.5, wall_s=1.0)
     with pytest.raises(ValueError, match="no positive gap"):
         flat.gap_shrink("b", "b")
+
+
+# --- run_tuned_comparison: rates chosen on validation, test scored once -----------------------
+
+GRID = [1e-4, 1e-3, 1e-2]
+
+
+def _tuned(**kwargs):
+    """Fake data: a 'model' is a dict; validation prefers lr 1e-3, test would prefer 1e-2."""
+    calls = []
+
+    def make_split(k, seed):
+        return ("train", k, seed), "val", "test"
+
+    def evaluate(model, part):
+        good = {"val": 1e-3, "test": 1e-2}[part]
+        return 0.9 if model["lr"] == good else 0.5 + model.get("bonus", 0.0)
+
+    def probe(train, seed, lr):
+        calls.append(("probe", train[1], seed, lr))
+        return {"lr": lr}
+
+    def careful(train, seed, lr, start):
+        calls.append(("careful", train[1], seed, lr, start["lr"]))
+        return {"lr": lr, "bonus": 0.05 if start["lr"] == 1e-3 else 0.0}
+
+    trainers = {"probe": probe, "careful": careful, "probe again": probe}
+    args = {
+        "evaluate": evaluate,
+        "rates": GRID,
+        "ks": [1, 5],
+        "seeds": [0, 1, 2],
+        "starts_from": {"careful": "probe"},
+        "rate_of": {"probe again": "careful"},
+        "quiet": True,
+    } | kwargs
+    return run_tuned_comparison(trainers, make_split, **args), calls
+
+
+def test_rates_are_chosen_on_validation_of_the_first_seed_and_reused():
+    grid, calls = _tuned()
+    assert grid.rates["probe"] == {1: 1e-3, 5: 1e-3}  # validation's favourite, not test's
+    assert grid.tuning["probe"][1] == {1e-4: 0.5, 1e-3: 0.9, 1e-2: 0.5}
+    assert grid.scores["probe"][1] == [0.5, 0.5, 0.5]  # test scored with the chosen rate
+    assert grid.val_scores["probe"][5] == [0.9, 0.9, 0.9]
+    # the first seed tries every rate, the others only the chosen one
+    assert [c[3] for c in calls if c[:3] == ("probe", 1, 0)] == GRID
+    assert [c[3] for c in calls if c[:3] == ("probe", 1, 1)] == [1e-3]
+
+
+def test_a_strategy_starts_from_the_chosen_model_of_another():
+    grid, calls = _tuned()
+    starts = {c[4] for c in calls if c[0] == "careful"}
+    assert starts == {1e-3}  # always the probe trained with its chosen rate
+    assert grid.rates["careful"][1] == 1e-3
+    # careful's test accuracy includes the bonus of a good start
+    assert grid.scores["careful"][1] == pytest.approx([0.55] * 3)
+
+
+def test_rate_of_reuses_another_strategys_rate_and_does_not_retrain():
+    grid, calls = _tuned()
+    assert grid.rates["probe again"] == grid.rates["careful"]
+    assert grid.tuning["probe again"][1] == {1e-3: 0.9}
+    # the same trainer with the same split, seed and rate ran once: the probe's run is reused
+    assert len([c for c in calls if c[0] == "probe"]) == 2 * (3 + 1 + 1)
+    assert grid.scores["probe again"][5] == grid.scores["probe"][5]
+
+
+def test_ties_go_to_the_first_rate_and_best_on_validation():
+    grid, _ = _tuned(evaluate=lambda model, part: 0.7)
+    assert grid.rates["probe"][1] == GRID[0]
+    assert grid.best_on_validation(["probe", "careful"], 1) == "probe"
+    assert (
+        "K = 1: validation accuracy" in grid.rates_table() and "1e-04:  70.0*" in grid.rates_table()
+    )
+    assert "rates chosen on validation" in grid.table()
+
+
+def test_best_on_validation_needs_a_tuned_comparison():
+    plain, _ = _grid()
+    with pytest.raises(UnknownNameError, match="no validation scores"):
+        plain.best_on_validation(["good", "bad"], 1)
+    assert "no rates were tuned" in plain.rates_table()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"rates": []}, ValueError, "non-empty list of learning rates"),
+        ({"rates": [0.0]}, ValueError, r"number in \(0, 1\)"),
+        ({"rates": 1e-3}, ValueError, "non-empty list"),
+        ({"evaluate": None}, TypeError, "evaluate must be callable"),
+        ({"starts_from": {"careful": "nobody"}}, UnknownNameError, "not in probe, careful"),
+        ({"starts_from": {"probe": "careful"}}, ValueError, "must come before"),
+        ({"rate_of": {"probe": "probe again"}}, ValueError, "must come before"),
+        ({"evaluate": lambda m, p: 90.0}, ValueError, r"fraction\s+in \[0, 1\]"),
+    ],
+)
+def test_tuned_comparison_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _tuned(**kwargs)

@@ -66,7 +66,7 @@ def test_every_label_budget_knob_follows_the_naming_scheme():
         "k_more / k_most (a lesson's budgets side by side), k_<what> or k_<what>_more (add a new "
         "<what> to BUDGET_OWNERS and to the comment above SIZES in course_lib/config.py)"
     )
-    assert config.sizes("02_finetune", "teaching").k_most == 15  # the scheme is in use
+    assert config.sizes("02_finetune", "teaching").k_more == 5  # the scheme is in use
 
 
 def test_sizes_attribute_and_item_access():

@@ -144,3 +144,41 @@ def test_cache_detects_modified_content(monkeypatch, tmp_path):
 def test_cache_keys_differ_by_parameters(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     assert cache.cache_path("g", {"n": 1}) != cache.cache_path("g", {"n": 2})
+
+
+def test_few_shot_split_with_val_keeps_the_train_set_and_carves_val_out_of_test():
+    digits = data.load_digits()
+    train, test = data.few_shot_split(digits, 5, n_way=4, seed=3)
+    train2, val, test2 = data.few_shot_split_with_val(digits, 5, 7, n_way=4, seed=3)
+    np.testing.assert_array_equal(train2.images, train.images)  # the same K-shot training set
+    np.testing.assert_array_equal(train2.labels, train.labels)
+    assert train2.class_names == train.class_names == val.class_names == test2.class_names
+    assert np.bincount(val.labels, minlength=4).tolist() == [7, 7, 7, 7]
+    assert len(val) + len(test2) == len(test)  # val and test share out the old test set
+    # pairwise disjoint: no image in two of the three sets
+    rows = {
+        role: {im.tobytes() for im in part.images}
+        for role, part in (("train", train2), ("val", val), ("test", test2))
+    }
+    assert not rows["train"] & rows["val"] and not rows["val"] & rows["test"]
+    assert not rows["train"] & rows["test"]
+    again = data.few_shot_split_with_val(digits, 5, 7, n_way=4, seed=3)
+    np.testing.assert_array_equal(again[1].images, val.images)
+    other = data.few_shot_split_with_val(digits, 5, 7, n_way=4, seed=4)
+    assert other[0].class_names != train.class_names or not np.array_equal(
+        other[1].images, val.images
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((5, 0), "val_per_class must be a positive integer"),
+        ((5, True), "val_per_class must be a positive integer"),
+        ((0, 3), "k_shot must be a positive integer"),
+        ((100, 100), "validation image"),
+    ],
+)
+def test_few_shot_split_with_val_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        data.few_shot_split_with_val(data.load_digits(), *args)

@@ -13,6 +13,7 @@ from course_lib.multitask import (
     MultiTaskTable,
     check_loss_weights,
     glyph_tasks,
+    glyph_tasks_with_val,
     task_accuracies,
     task_batches,
 )
@@ -99,6 +100,23 @@ def test_glyph_tasks_are_seeded_and_check_their_sizes(glyphs, split):
         glyph_tasks(glyphs, new_chars=100_000, new_k=1, source_chars=2, source_k=1, test_per_char=1)
     with pytest.raises(ValueError, match="positive integer"):
         glyph_tasks(glyphs, new_chars=0, new_k=1, source_chars=2, source_k=1)
+
+
+def test_glyph_tasks_with_val_adds_new_task_images_and_keeps_train_and_test(glyphs, split):
+    train, val, test = glyph_tasks_with_val(glyphs, new_chars=10, new_k=1, source_chars=20,
+                                            source_k=2, val_per_char=1, test_per_char=2,
+                                            seed=0)  # fmt: skip
+    assert np.array_equal(train.images, split[0].images)
+    assert np.array_equal(test.images, split[1].images)
+    assert val.tasks == ("new", "alphabet") and val.count("new") == 10 == len(val)
+    seen = {im.tobytes() for im in np.concatenate([train.images, test.images])}
+    assert not any(im.tobytes() in seen for im in val.images)
+    with pytest.raises(ValueError, match=r"1 training \+ 2 test \+ 2 validation"):
+        glyph_tasks_with_val(glyphs, new_chars=10, new_k=1, source_chars=20, source_k=2,
+                             val_per_char=2, test_per_char=2)  # fmt: skip
+    with pytest.raises(ValueError, match="val_per_char"):
+        glyph_tasks_with_val(glyphs, new_chars=10, new_k=1, source_chars=20, source_k=2,
+                             val_per_char=0, test_per_char=2)  # fmt: skip
 
 
 def test_task_batches_give_each_sparse_task_its_own_images():

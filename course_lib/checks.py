@@ -12,8 +12,13 @@ argument, shows the value and says what would fit.
 from __future__ import annotations
 
 import numbers
+import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from course_lib.errors import ArgumentError, ArgumentTypeError
 
@@ -89,3 +94,143 @@ def optional_callable(name: str, value: Any, example: str) -> None:
         raise ArgumentTypeError(
             f"{name} must be a function such as {example}, got {type(value).__name__}."
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays: images and labels (one cheap pass each, once per call)
+# ---------------------------------------------------------------------------------------------
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def warn(message: str) -> None:
+    """A ``UserWarning`` shown at the learner's line: the first caller outside ``course_lib``."""
+    level, frame = 2, sys._getframe(1)  # 2: the caller of this function
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
+def _examples(values: np.ndarray, limit: int = 5) -> str:
+    """Up to ``limit`` distinct values, sorted, as a list (``[-1, 10]``)."""
+    unique = np.unique(values.reshape(-1))
+    shown = [v.item() if hasattr(v, "item") else v for v in unique[:limit]]
+    return f"{shown}" + (" ..." if len(unique) > limit else "")
+
+
+def finite_array(name: str, values: np.ndarray) -> None:
+    """An :class:`ArgumentError` when ``values`` hold NaN or infinite numbers (floats only)."""
+    if not np.issubdtype(values.dtype, np.floating) or np.isfinite(values).all():
+        return
+    bad = ~np.isfinite(values)
+    rows = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1)) if values.ndim else []
+    has_nan, has_inf = bool(np.isnan(values).any()), bool(np.isinf(values).any())
+    kinds = " and ".join(k for k, found in (("NaN", has_nan), ("Inf", has_inf)) if found)
+    raise ArgumentError(
+        f"{name} hold {int(bad.sum())} {kinds} value(s), in {len(rows)} of {len(values)} "
+        f"samples (the first: sample {int(rows[0])}); a network fed NaN/Inf returns NaN. "
+        "Expected finite numbers: drop those samples (keep = np.isfinite(x).reshape(len(x), "
+        "-1).all(axis=1); x, y = x[keep], y[keep]) or replace them (np.nan_to_num(x))."
+    )
+
+
+HUGE_INPUT = 1e6
+"""Inputs beyond this in absolute value are warned about: a network's float32 sums overflow."""
+
+
+def value_range(name: str, values: np.ndarray, *, images: bool) -> None:
+    """Warn (once per call, one pass) about inputs a learner may not mean: values beyond
+    :data:`HUGE_INPUT`, and ``images`` that look like raw 8-bit pixels (0..255, not [0, 1])."""
+    if values.size == 0 or not np.issubdtype(values.dtype, np.number):
+        return
+    low, high = float(values.min()), float(values.max())
+    if max(abs(low), abs(high)) > HUGE_INPUT:
+        warn(
+            f"{name} reach {max(abs(low), abs(high)):.3g}: values this large make a network's "
+            "outputs and loss huge or NaN. Scale them first (images to [0, 1], features to a "
+            "few units: (x - x.mean(axis=0)) / x.std(axis=0))."
+        )
+    elif images and low >= 0 and 2 < high <= 255:
+        warn(
+            f"{name} run from {low:g} to {high:g}: they look like raw 8-bit pixels, but the "
+            "course's networks expect values in [0, 1] (ink = 1). Divide by 255 "
+            "(x.astype(np.float32) / 255) unless you mean it."
+        )
+
+
+def grayscale_images(name: str, images: Any) -> np.ndarray:
+    """``images`` as a NumPy array of shape ``(N, H, W)``, else an :class:`ArgumentError` that
+    says how to get there from what was given (channels first or last, one image)."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        return images
+    shape = tuple(images.shape)
+    fix = "stack them into one array of shape (N, H, W)"
+    if images.ndim == 4 and shape[1] == 1:
+        fix = "this looks channels-first (N, 1, H, W): take the channel away with images[:, 0]"
+    elif images.ndim == 4 and shape[-1] == 1:
+        fix = "take the channel axis away with images[..., 0]"
+    elif images.ndim == 4 and shape[-1] == 3:
+        fix = "these look like colour images; make them grayscale with images.mean(axis=-1)"
+    elif images.ndim == 2:
+        fix = "for a single image (H, W) use images[None]"
+    raise ArgumentError(f"{name} must be grayscale images (N, H, W), got shape {shape}; {fix}.")
+
+
+def class_labels(
+    name: str, labels: Any, num_classes: int | None = None, *, classes_from: str = ""
+) -> np.ndarray:
+    """``labels`` as int64 class indices ``(N,)`` in ``0 .. num_classes-1``.
+
+    Rejected, each with the fix: strings, floats (whole numbers too: say ``astype`` to mean
+    it), one-hot or other 2-D arrays, negative values, and (with ``num_classes``) values past the
+    last class; ``classes_from`` says where the number of classes comes from.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "USO":
+        kind = "objects" if labels.dtype.kind == "O" else "strings"
+        raise ArgumentTypeError(
+            f"{name} must be integer class indices 0, 1, 2, ..., got {kind} such as "
+            f"{_examples(labels.astype(str), 3)}. Turn names into indices, e.g. "
+            "class_names, y = np.unique(y, return_inverse=True)."
+        )
+    if labels.ndim != 1:
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            fix = "use y[:, 0]"
+        elif labels.ndim == 2:
+            fix = "for one-hot or probability rows use y.argmax(axis=1)"
+        else:
+            fix = f"give one integer class index per sample, shape ({len(labels)},)"
+        raise ArgumentError(
+            f"{name} must be one class index per sample, shape (N,), got shape "
+            f"{tuple(labels.shape)}; {fix}."
+        )
+    if labels.dtype.kind == "b" or not np.issubdtype(labels.dtype, np.integer):
+        whole = labels.dtype.kind == "b" or bool(np.all(np.mod(labels, 1) == 0))
+        fix = (
+            "they are whole numbers, so y.astype(np.int64) gives the classes"
+            if whole
+            else "some are not whole numbers, so they are not classes (for regression targets "
+            "use loss='mse')"
+        )
+        raise ArgumentTypeError(
+            f"{name} must be integer class indices, got {labels.dtype} values such as "
+            f"{_examples(labels, 3)}; {fix}."
+        )
+    labels = labels.astype(np.int64, copy=False)
+    if labels.size and labels.min() < 0:
+        negative = labels[labels < 0]
+        note = " (-1 marks a missing label only in multi-task data, MultiTaskData)"
+        raise ArgumentError(
+            f"{name} must be class indices >= 0, got {_examples(negative)} in "
+            f"{len(negative)} of {len(labels)} samples{note if -1 in negative else ''}; "
+            "drop those samples or relabel them 0 .. num_classes-1."
+        )
+    if num_classes is not None and labels.size and labels.max() >= num_classes:
+        beyond = labels[labels >= num_classes]
+        raise ArgumentError(
+            f"{name} {_examples(beyond)} ({len(beyond)} of {len(labels)} samples) are outside "
+            f"0..{num_classes - 1}: {classes_from or f'there are {num_classes} classes'}. "
+            f"Relabel them to 0..{num_classes - 1}, or make room for {int(labels.max()) + 1} "
+            "classes."
+        )
+    return labels

@@ -29,7 +29,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(records) - len(failed)}/{len(records)} notebook(s) ok in {total:.1f} s")
     if not args.no_report:
         print(f"report: {report.write_report('html')}")
+        _warn_damaged(report.damaged_files())
     return 1 if failed else 0
+
+
+def _warn_damaged(damaged: Sequence[object]) -> None:
+    """One warning line per file the report had to leave out (on stderr)."""
+    for d in damaged:
+        print(f"warning: left out of the report: {d}", file=sys.stderr)
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -139,6 +146,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.format == "md":
         print(path.read_text(encoding="utf-8"))
     print(f"report written to {path}")
+    _warn_damaged(report.damaged_files())
     return 0
 
 

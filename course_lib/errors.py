@@ -44,3 +44,8 @@ class ArgumentError(CourseError, ValueError):
 
 class ArgumentTypeError(ArgumentError, TypeError):
     """An argument of the wrong kind altogether (e.g. a number where a function belongs)."""
+
+
+class NonFiniteLossError(CourseError, FloatingPointError):
+    """A training loss became NaN or infinite: training stopped (the message names the step,
+    the last finite loss, the learning rate and the likely causes)."""

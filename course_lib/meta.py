@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_lib import config
+from course_lib import checks, config
 from course_lib.data.episodes import Episode, EpisodeSampler
-from course_lib.training import check_positive_int, resolve_quiet
+from course_lib.errors import ArgumentError, ArgumentTypeError
+from course_lib.training import LossWatch, check_positive_int, resolve_quiet
 
 ADAPTATION_STEPS: tuple[int, ...] = (0, 1, 5, 10)
 """The adaptation step counts the MAML paper reports (and the lesson tabulates)."""
@@ -34,7 +35,7 @@ steps, as read (approximately) from the paper's figure 2."""
 def check_layer_sizes(sizes: Sequence[int]) -> list[int]:
     """The widths of an MLP, input first, e.g. ``(1, 40, 40, 1)``; a ValueError if malformed."""
     if isinstance(sizes, int | str) or not isinstance(sizes, Sequence) or len(sizes) < 2:
-        raise ValueError(
+        raise ArgumentError(
             f"sizes must list the layer widths, input first and output last, e.g. (1, 40, 40, 1); "
             f"got {sizes!r}."
         )
@@ -46,15 +47,48 @@ def check_task_weights(weight_shapes: Sequence[tuple[int, ...]], x_shape: tuple[
     inputs ``x`` (tasks, points, features), given their shapes; a ValueError says how to fix it.
     Both frameworks' ``batched_forward`` call this."""
     if len(x_shape) != 3:
-        raise ValueError(f"x must be (tasks, points, features), got shape {tuple(x_shape)}.")
+        raise ArgumentError(f"x must be (tasks, points, features), got shape {tuple(x_shape)}.")
     if not weight_shapes or len(weight_shapes) % 2:
-        raise ValueError("weights must be [W1, b1, W2, b2, ...] as made by mlp_weights().")
+        raise ArgumentError("weights must be [W1, b1, W2, b2, ...] as made by mlp_weights().")
     first = tuple(weight_shapes[0])
     if len(first) != 3 or first[0] != x_shape[0]:
-        raise ValueError(
+        raise ArgumentError(
             f"weights need a leading task axis of {x_shape[0]} (one copy per task), got "
             f"W1 of shape {first}; use per_task(weights, {x_shape[0]})."
         )
+
+
+def check_curve_args(lr: Any, steps: Any) -> tuple[float, int]:
+    """``adaptation_curve``'s inner learning rate and step count, checked as ``fit`` checks
+    its own (the same rule in both frameworks): ``(lr, steps)``."""
+    return checks.learning_rate("lr", lr), check_positive_int("steps", steps)
+
+
+def check_prediction_args(
+    lr: Any, steps: Any, task: Any, num_tasks: int
+) -> tuple[float, list[int], int]:
+    """``adapted_predictions``' arguments: ``(lr, sorted step counts >= 0, task index)``."""
+    if isinstance(steps, str) or not isinstance(steps, Sequence) or not steps:
+        raise ArgumentError(
+            f"steps must list the step counts to show, e.g. (0, 1, 10), got {steps!r}."
+        )
+    counts = sorted(checks.nonnegative_int(f"steps[{i}]", n) for i, n in enumerate(steps))
+    task = checks.nonnegative_int("task", task)
+    if task >= num_tasks:
+        raise ArgumentError(f"task must be in 0..{num_tasks - 1}, got {task!r}.")
+    return checks.learning_rate("lr", lr), counts, task
+
+
+def warn_if_diverged(values: np.ndarray, lr: float, what: str) -> None:
+    """Warn when adapting with the inner rate ``lr`` made ``values`` NaN or infinite (a learner
+    may try a high rate on purpose, so a warning, not an error)."""
+    values = np.asarray(values, dtype=np.float64)
+    if np.isfinite(values).all():
+        return
+    checks.warn(
+        f"{what} became NaN or infinite: the inner learning rate lr={lr:g} makes the "
+        f"adaptation diverge. Try 10x smaller (lr={lr / 10:.3g})."
+    )
 
 
 @dataclass
@@ -93,9 +127,10 @@ def meta_train(
     iterations = check_positive_int("iterations", iterations)
     for name, fn in (("step", step), ("sample", sample)):
         if not callable(fn):
-            raise TypeError(f"{name} must be a function, got {type(fn).__name__}.")
+            raise ArgumentTypeError(f"{name} must be a function, got {type(fn).__name__}.")
     rng = config.rng(seed)
     history = MetaHistory()
+    watch = LossWatch(None, what="meta-training loss")
     start = time.perf_counter()
     with tqdm(
         total=iterations,
@@ -106,7 +141,8 @@ def meta_train(
         dynamic_ncols=True,
     ) as bar:
         for i in range(iterations):
-            history.losses.append(float(step(sample(rng))))
+            loss = watch.check(float(step(sample(rng))), f"iteration {i + 1}/{iterations}")
+            history.losses.append(loss)
             if (i + 1) % 100 == 0 or i + 1 == iterations:
                 bar.set_postfix(loss=f"{np.mean(history.losses[-100:]):.3f}", refresh=False)
                 bar.update((i + 1) - bar.n)
@@ -127,10 +163,10 @@ def adaptation_table(
     :data:`PAPER_MSE_K5`) are printed below, with a dash where they give no number.
     """
     if not curves:
-        raise ValueError("curves is empty: pass {method name: values after 0, 1, ... steps}.")
+        raise ArgumentError("curves is empty: pass {method name: values after 0, 1, ... steps}.")
     for name, curve in curves.items():
         if len(curve) <= max(steps):
-            raise ValueError(
+            raise ArgumentError(
                 f"curve {name!r} has {len(curve)} values but the table needs step {max(steps)}; "
                 f"evaluate at least {max(steps)} adaptation steps."
             )
@@ -158,7 +194,9 @@ def episode_accuracies(
     """
     episodes = check_positive_int("episodes", episodes)
     if not isinstance(sampler, EpisodeSampler):
-        raise TypeError(f"sampler must be a data.EpisodeSampler, got {type(sampler).__name__}.")
+        raise ArgumentTypeError(
+            f"sampler must be a data.EpisodeSampler, got {type(sampler).__name__}."
+        )
     accuracies = np.empty(episodes)
     for i in tqdm(
         range(episodes),
@@ -171,7 +209,7 @@ def episode_accuracies(
         episode = sampler.sample()
         predicted = np.asarray(predict(episode)).reshape(-1)
         if predicted.shape != episode.query_y.shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"predict returned {predicted.shape[0]} labels for {len(episode.query_y)} query "
                 "images; return one label per query image (e.g. logits.argmax(axis=1))."
             )
@@ -183,7 +221,7 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """Mean and half-width of the normal 95 % confidence interval (1.96 standard errors)."""
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or len(values) < 2:
-        raise ValueError(f"need a 1-D array of at least 2 values, got shape {values.shape}.")
+        raise ArgumentError(f"need a 1-D array of at least 2 values, got shape {values.shape}.")
     return float(values.mean()), float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
 
 
@@ -198,7 +236,9 @@ def episode_table(
     :func:`episode_accuracies`); each cell shows the mean and the 95 % interval in percent.
     """
     if not accuracies:
-        raise ValueError("accuracies is empty: pass {method: {setting: per-episode accuracies}}.")
+        raise ArgumentError(
+            "accuracies is empty: pass {method: {setting: per-episode accuracies}}."
+        )
     settings: list[str] = []
     for per_setting in accuracies.values():
         settings += [s for s in per_setting if s not in settings]

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from course_lib import checks, config
 from course_lib.data.types import LabelledImages
-from course_lib.errors import UnknownNameError
-from course_lib.training import History, check_positive_int, describe, resolve_quiet
+from course_lib.errors import ArgumentError, ArgumentTypeError, UnknownNameError
+from course_lib.training import History, LossWatch, check_positive_int, describe, resolve_quiet
 
 MISSING = -1
 """The label of an image that has no label for a task (PyTorch ``ignore_index``, Keras
@@ -42,27 +42,29 @@ class MultiTaskData:
     class_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3:
-            raise ValueError(f"images must be (N, H, W), got shape {self.images.shape}.")
+        checks.grayscale_images("images", self.images)
+        checks.finite_array("images", self.images)
+        checks.value_range("images", self.images, images=True)
         if not self.labels:
-            raise ValueError("MultiTaskData needs at least one task in labels.")
+            raise ArgumentError("MultiTaskData needs at least one task in labels.")
         if set(self.labels) != set(self.num_classes):
-            raise ValueError(
+            raise ArgumentError(
                 f"labels has tasks {sorted(self.labels)} but num_classes has "
                 f"{sorted(self.num_classes)}: give every task both."
             )
         for task, y in self.labels.items():
             if y.shape != (len(self.images),):
-                raise ValueError(
+                raise ArgumentError(
                     f"task {task!r}: {y.shape} labels for {len(self.images)} images; give one "
                     f"label per image (MISSING = {MISSING} where it has none)."
                 )
-            bad = y[(y != MISSING) & ((y < 0) | (y >= self.num_classes[task]))]
-            if bad.size:
-                raise ValueError(
-                    f"task {task!r}: labels {sorted(set(bad.tolist()))[:5]} outside "
-                    f"0..{self.num_classes[task] - 1} (and not MISSING = {MISSING})."
-                )
+            checks.class_labels(
+                f"task {task!r}: labels",
+                y[y != MISSING],
+                self.num_classes[task],
+                classes_from=f"num_classes[{task!r}] is {self.num_classes[task]} (and MISSING "
+                f"= {MISSING} marks an image without a label)",
+            )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -96,7 +98,7 @@ class MultiTaskData:
         """The same data with only ``tasks`` (and only images labelled for one of them)."""
         tasks = [tasks] if isinstance(tasks, str) else list(tasks)
         if not tasks:
-            raise ValueError("only() needs at least one task, e.g. data.only('new').")
+            raise ArgumentError("only() needs at least one task, e.g. data.only('new').")
         for t in tasks:
             self._check_task(t)
         keep = np.flatnonzero(np.any([self.labels[t] != MISSING for t in tasks], axis=0))
@@ -116,11 +118,33 @@ class MultiTaskData:
 
 def check_multitask_data(data: object, what: str = "train") -> MultiTaskData:
     if not isinstance(data, MultiTaskData):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{what} must be a MultiTaskData (see course_lib.multitask.glyph_tasks), got "
             f"{type(data).__name__}."
         )
     return data
+
+
+def multitask_images(data: MultiTaskData | np.ndarray) -> np.ndarray:
+    """The images of ``data`` (a :class:`MultiTaskData`, checked when built, or images
+    ``(N, H, W)``, checked here) for ``predict_multitask``."""
+    if isinstance(data, MultiTaskData):
+        return data.images
+    images = checks.grayscale_images("images", data)
+    checks.finite_array("images", images)
+    checks.value_range("images", images, images=True)
+    return images
+
+
+def check_task_outputs(widths: Mapping[str, int], data: MultiTaskData) -> None:
+    """Each task's output of a multi-task model has one class score per class of the task."""
+    for task in data.tasks:
+        if task in widths and widths[task] != data.num_classes[task]:
+            raise ArgumentError(
+                f"The model's output {task!r} gives {widths[task]} class scores per image, but "
+                f"task {task!r} has {data.num_classes[task]} classes (num_classes): give that "
+                f"head {data.num_classes[task]} outputs."
+            )
 
 
 def glyph_tasks(
@@ -183,19 +207,19 @@ def _glyph_tasks(
     from course_lib.data.glyphs import glyph_split
 
     if not isinstance(glyphs, LabelledImages) or glyphs.class_groups is None:
-        raise TypeError("glyphs must be the LabelledImages of data.load_glyphs().")
+        raise ArgumentTypeError("glyphs must be the LabelledImages of data.load_glyphs().")
     for name, value in (("new_chars", new_chars), ("new_k", new_k),
                         ("source_chars", source_chars), ("source_k", source_k),
                         ("test_per_char", test_per_char)):  # fmt: skip
         check_positive_int(name, value)
     per_char = np.bincount(glyphs.labels, minlength=glyphs.num_classes).min()
     if max(new_k, source_k) + test_per_char > per_char:
-        raise ValueError(
+        raise ArgumentError(
             f"{max(new_k, source_k)} training + {test_per_char} test images per character, but "
             f"the glyphs have {per_char}: lower them or load more samples per character."
         )
     if new_k + test_per_char + val_per_char > per_char:
-        raise ValueError(
+        raise ArgumentError(
             f"new task: {new_k} training + {test_per_char} test + {val_per_char} validation "
             f"images per character, but the glyphs have {per_char}: lower them or load more "
             "samples per character."
@@ -209,7 +233,7 @@ def _glyph_tasks(
     }
     for side, want in (("new", new_chars), ("source", source_chars)):
         if want > len(in_group[side]):
-            raise ValueError(
+            raise ArgumentError(
                 f"{side}_chars={want}, but the {side} alphabets have {len(in_group[side])} "
                 "characters."
             )
@@ -285,7 +309,7 @@ def task_accuracies(outputs: Mapping[str, np.ndarray], data: MultiTaskData) -> d
         idx = data.labelled(task)
         logits = np.asarray(outputs[task])
         if logits.shape != (len(data), data.num_classes[task]):
-            raise ValueError(
+            raise ArgumentError(
                 f"outputs[{task!r}] has shape {logits.shape}; expected ({len(data)}, "
                 f"{data.num_classes[task]}): one row of logits per image."
             )
@@ -376,11 +400,11 @@ def check_loss_weights(
 ) -> dict[str, float]:
     """The static weight of every task (1.0 when not given); clear errors for bad weights."""
     if loss_weights is not None and weighting is not None:
-        raise ValueError(
+        raise ArgumentError(
             "Give loss_weights (static weights) or weighting (a learned scheme), not both."
         )
     if weighting is not None and not callable(weighting):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"weighting must be callable as weighting(losses) -> total loss, got "
             f"{type(weighting).__name__}."
         )
@@ -388,7 +412,7 @@ def check_loss_weights(
     if loss_weights is None:
         return weights
     if not isinstance(loss_weights, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"loss_weights must be a dict task -> weight, e.g. {{'new': 1.0, 'source': 0.5}}, got "
             f"{type(loss_weights).__name__}."
         )
@@ -400,7 +424,7 @@ def check_loss_weights(
         )
     for task, w in loss_weights.items():
         if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
-            raise ValueError(f"loss_weights[{task!r}] must be a number >= 0, got {w!r}.")
+            raise ArgumentError(f"loss_weights[{task!r}] must be a number >= 0, got {w!r}.")
         weights[task] = float(w)
     return weights
 
@@ -436,26 +460,32 @@ def run_steps(
     quiet: bool | None,
     validate: Callable[[], Mapping[str, float]] | None = None,
     task_weights: Callable[[], Mapping[str, float]] | None = None,
+    lr: float | None = None,
 ) -> History:
     """The training loop both frameworks' ``fit_multitask`` share: batches, logs, progress.
 
     Every ``log_every`` steps (default: ``steps // 20``) the history gets one entry: the
     ``step`` number, the mean total ``loss`` and per-task losses ``loss_<task>`` over those
     steps, the validation accuracy ``val_<task>`` (``validate()``) and the current weight
-    ``weight_<task>`` of each task (``task_weights()``, for a learned weighting).
+    ``weight_<task>`` of each task (``task_weights()``, for a learned weighting). A total loss
+    that becomes NaN or infinite stops training (:class:`~course_lib.errors.NonFiniteLossError`,
+    naming ``lr``).
     """
     check_positive_int("steps", steps)
     log_every = (
         max(1, steps // 20) if log_every is None else check_positive_int("log_every", log_every)
     )
     history = History()
+    watch = LossWatch(lr)
     sums: dict[str, float] = {}
     n = 0
     start = time.perf_counter()
     with tqdm(total=steps, desc="steps", unit="step", disable=resolve_quiet(quiet),
               mininterval=0.5, dynamic_ncols=True) as bar:  # fmt: skip
         for i, batch in enumerate(task_batches(data, batch_size, steps, seed), 1):
-            for key, value in step(batch).items():
+            losses = step(batch)
+            watch.check(float(losses["loss"]), f"step {i}/{steps}")
+            for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             n += 1
             bar.update()

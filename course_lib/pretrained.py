@@ -10,6 +10,9 @@ characters of held-out alphabets. It is built once per framework and mode, cache
   (source validation accuracy, training time). A missing, truncated or modified checkpoint fails
   the hash or the load and is rebuilt, with a warning.
 
+Kernels that start together train it once: the checkpoint's lock (:mod:`course_lib.locks`) lets
+one train and write both files while the others wait, then load them.
+
 This module is framework-neutral: ``course_lib.torch.pretrained_cnn`` and
 ``course_lib.keras.pretrained_cnn`` call :func:`get_or_build` with their own package, whose
 mirrored ``small_cnn``, ``fit`` and checkpoint functions do the framework's part.
@@ -17,6 +20,7 @@ mirrored ``small_cnn``, ``fit`` and checkpoint functions do the framework's part
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -30,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from course_lib import config
-from course_lib.atomic import atomic_write_text
+from course_lib.atomic import atomic_write_text, remove_orphans_once
 from course_lib.errors import CheckpointError
 from course_lib.frameworks import check_framework
+from course_lib.locks import exclusive
 
 PRETRAIN_VERSION = 1  # bump when the architecture, data or recipe changes: old caches are ignored
 SPLIT_SEED = 0  # the source/target alphabet split every lesson uses
@@ -127,9 +132,10 @@ def source_data(spec: PretrainSpec, val_fraction: float = 0.1) -> SourceData:
 
 
 def pretrained_dir() -> Path:
-    """``<cache dir>/pretrained`` (created if needed)."""
+    """``<cache dir>/pretrained`` (created if needed; killed builds' temps removed once)."""
     folder = config.cache_dir() / "pretrained"
     folder.mkdir(parents=True, exist_ok=True)
+    remove_orphans_once(folder)
     return folder
 
 
@@ -166,35 +172,55 @@ def _read_record(path: Path) -> dict[str, Any]:
     return record
 
 
+def _load_cached(spec: PretrainSpec, cl: Any, path: Path) -> tuple[Any, PretrainedInfo]:
+    """The cached model and its info; ValueError, KeyError or CheckpointError when it fails."""
+    record = _read_record(path)
+    model = cl.small_cnn(int(record["num_classes"]), width=spec.width)
+    cl.load_checkpoint(model, path)
+    return model, PretrainedInfo(
+        path=path,
+        sha256=record["sha256"],
+        num_classes=int(record["num_classes"]),
+        source_val_accuracy=float(record["source_val_accuracy"]),
+        train_s=float(record["train_s"]),
+        built_now=False,
+        spec=spec,
+    )
+
+
+_UNUSABLE = (ValueError, KeyError, CheckpointError)
+
+
 def get_or_build(
     spec: PretrainSpec, cl: Any, *, rebuild: bool = False, progress: bool = True
 ) -> tuple[Any, PretrainedInfo]:
     """Load the cached pretrained model for ``spec``, or train, save and record it.
 
     ``cl`` is ``course_lib.torch`` or ``course_lib.keras``: their mirrored ``small_cnn``, ``fit``,
-    ``save_checkpoint`` and ``load_checkpoint`` do the framework's part.
+    ``save_checkpoint`` and ``load_checkpoint`` do the framework's part. Trained once even when
+    several processes ask at the same time: the checkpoint's lock lets one train while the
+    others wait and then load what it wrote.
     """
     path = checkpoint_path(spec)
     if not rebuild:
-        try:
-            record = _read_record(path)
-            model = cl.small_cnn(int(record["num_classes"]), width=spec.width)
-            cl.load_checkpoint(model, path)
-            return model, PretrainedInfo(
-                path=path,
-                sha256=record["sha256"],
-                num_classes=int(record["num_classes"]),
-                source_val_accuracy=float(record["source_val_accuracy"]),
-                train_s=float(record["train_s"]),
-                built_now=False,
-                spec=spec,
-            )
-        except (ValueError, KeyError, CheckpointError) as err:
-            if str(err) != "not built yet":
-                warnings.warn(
-                    f"Pretrained checkpoint {path} is damaged ({err}); rebuilding it.", stacklevel=3
-                )
+        with contextlib.suppress(*_UNUSABLE):
+            return _load_cached(spec, cl, path)
+    what = f"the pretrained {spec.framework} network ({spec.mode} mode)"
+    with exclusive(path, what=what):
+        if not rebuild:
+            try:
+                return _load_cached(spec, cl, path)  # trained by another process meanwhile
+            except _UNUSABLE as err:
+                if str(err) != "not built yet":
+                    warnings.warn(
+                        f"Pretrained checkpoint {path} is damaged ({err}); rebuilding it.",
+                        stacklevel=3,
+                    )
+        return _build(spec, cl, path, progress)
 
+
+def _build(spec: PretrainSpec, cl: Any, path: Path, progress: bool) -> tuple[Any, PretrainedInfo]:
+    """Train on the source alphabets, then write the checkpoint and its record (under the lock)."""
     data = source_data(spec)
     if progress:
         n_train = len(data.train[1])

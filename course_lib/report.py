@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import platform
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -12,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from course_lib import __version__, config
-from course_lib.results import read_results
+from course_lib.results import DamagedFile, scan_results
+from course_lib.results import read_results as read_results  # re-exported: report.read_results
+from course_lib.runner import NOTEBOOK_SUFFIX, RUNS_FILE, read_runs_file
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -152,16 +153,79 @@ def _overview_html(results: list[dict[str, Any]]) -> list[str]:
 
 
 def read_runs(build: Path) -> dict[str, dict[str, Any]]:
-    """Notebook runs recorded by ``course run`` (``build/runs.json``), by ``lesson_framework``."""
-    path = build / "runs.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except json.JSONDecodeError:
-        return {}
+    """Notebook runs recorded by ``course run`` (``build/runs.json``), by ``lesson_framework``.
+
+    Only intact entries; :func:`damaged_files` names a damaged ``runs.json``."""
+    return read_runs_file(build / RUNS_FILE)[0]
 
 
-def render_html(results: list[dict[str, Any]], build: Path) -> str:
-    """One self-contained HTML page: run times, then per lesson its claims, metrics and figures."""
+def _runs_damage(build: Path) -> list[DamagedFile]:
+    problem = read_runs_file(build / RUNS_FILE)[1]
+    if not problem:
+        return []
+    fix = "delete it; the next `course run` writes a new one (its intact runs are shown here)"
+    return [DamagedFile(build / RUNS_FILE, problem, fix)]
+
+
+def damaged_files(build: Path | None = None) -> list[DamagedFile]:
+    """The results files (and ``runs.json``) in ``build`` that the report has to leave out."""
+    build = Path(build) if build is not None else config.build_dir()
+    return [*scan_results(build / "results").damaged, *_runs_damage(build)]
+
+
+def failed_runs(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs whose notebook raised, by lesson and framework."""
+    failed = [run for run in runs.values() if not run["ok"]]
+    return sorted(failed, key=lambda run: (run["lesson"], run["framework"]))
+
+
+def _executed_notebook(run: dict[str, Any]) -> str:
+    suffix = NOTEBOOK_SUFFIX.get(run["framework"], run["framework"])
+    return f"notebooks/{run['lesson']}_{suffix}.ipynb"
+
+
+def _damaged_html(damaged: list[DamagedFile]) -> list[str]:
+    if not damaged:
+        return []
+    out = [
+        "<h2 class='fails'>Damaged results files</h2>",
+        f"<p>{len(damaged)} file(s) could not be read and are left out of this report:</p>",
+        "<table><tr><th>file</th><th>what is wrong</th><th>fix</th></tr>",
+    ]
+    out += [
+        f"<tr class='fail'><td>{html.escape(str(d.path))}</td><td>{html.escape(d.reason)}</td>"
+        f"<td>{html.escape(d.fix)}</td></tr>"
+        for d in damaged
+    ]
+    return [*out, "</table>"]
+
+
+def _failed_runs_html(failed: list[dict[str, Any]]) -> list[str]:
+    if not failed:
+        return []
+    out = [
+        "<h2 class='fails'>Failed notebook runs</h2><table><tr><th>lesson</th><th>framework</th>"
+        "<th>mode</th><th>reason</th><th>executed notebook (build folder)</th></tr>"
+    ]
+    out += [
+        f"<tr class='fail'><td>{html.escape(run['lesson'])}</td>"
+        f"<td>{html.escape(run['framework'])}</td><td>{html.escape(run['mode'])}</td>"
+        f"<td>FAILED: {html.escape(run['error'])}</td>"
+        f"<td>{html.escape(_executed_notebook(run))}</td></tr>"
+        for run in failed
+    ]
+    return [*out, "</table>"]
+
+
+def render_html(
+    results: list[dict[str, Any]],
+    build: Path,
+    damaged: list[DamagedFile] | None = None,
+    runs: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """One self-contained HTML page: damaged files and failed runs, run times, then per lesson
+    its claims, metrics and figures. ``runs`` default to ``build/runs.json``."""
+    runs = read_runs(build) if runs is None else runs
     failing = [(r, c) for r in results for c in r["claims"] if not c["holds"]]
     modes = sorted({r["mode"] for r in results}) or ["-"]
     out = [
@@ -173,12 +237,16 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
         f"{platform.python_version()} · generated "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
         f"<p class='meta'>{html.escape(_versions_line())}</p>",
+        *_damaged_html(damaged or []),
+        *_failed_runs_html(failed_runs(runs)),
     ]
     if not results:
-        out.append(
-            "<p>No results yet: run the lessons with <code>course run</code> "
-            "(or <code>make course</code>).</p>"
+        todo = (
+            "fix the failed notebook runs above, then run them again with <code>course run</code>"
+            if failed_runs(runs)
+            else "run the lessons with <code>course run</code> (or <code>make course</code>)"
         )
+        out.append(f"<p>No results yet: {todo}.</p>")
     else:
         verdict = (
             f"<p class='fails'>{len(failing)} claim(s) did not hold.</p>"
@@ -190,7 +258,6 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
             "<h2>Run times</h2><table><tr><th>lesson</th><th>framework</th>"
             "<th>mode</th><th>seed</th><th>lesson code (s)</th><th>whole notebook (s)</th></tr>",
         ]
-        runs = read_runs(build)
         for r in results:
             run = runs.get(f"{r['lesson']}_{r['framework']}", {})
             notebook = f"{run['wall_s']:.1f}" if "wall_s" in run else "–"
@@ -199,18 +266,11 @@ def render_html(results: list[dict[str, Any]], build: Path) -> str:
                 f"<td class='num'>{r['seed']}</td><td class='num'>{r['wall_s']:.1f}</td>"
                 f"<td class='num'>{notebook}</td></tr>"
             )
-        failed_runs = [run for run in runs.values() if not run.get("ok", True)]
-        for run in failed_runs:
-            out.append(
-                f"<tr class='fail'><td>{run['lesson']}</td><td>{run['framework']}</td>"
-                f"<td>{run['mode']}</td><td colspan='3'>FAILED: "
-                f"{html.escape(run['error'])}</td></tr>"
-            )
         out.append("</table>")
         out += _overview_html(results)
-    for lesson, runs in _group(results).items():
+    for lesson, lesson_results in _group(results).items():
         out.append(f"<h2>{html.escape(lesson)}</h2>")
-        for r in runs:
+        for r in lesson_results:
             out.append(
                 f"<h3>{r['framework']} <span class='meta'>({r['mode']}, seed {r['seed']})"
                 "</span></h3>"
@@ -259,15 +319,56 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(results: list[dict[str, Any]]) -> str:
-    """A compact Markdown summary (for CI logs): run times and every claim."""
-    if not results:
-        return "No results yet: run the lessons with `course run`.\n"
+def _damaged_markdown(damaged: list[DamagedFile]) -> list[str]:
+    if not damaged:
+        return []
+    lines = [
+        "## Damaged results files",
+        "",
+        f"{len(damaged)} file(s) could not be read and are left out of this report:",
+        "",
+    ]
+    lines += [f"- `{d.path}`: {d.reason}. Fix: {d.fix}." for d in damaged]
+    return [*lines, ""]
+
+
+def _failed_runs_markdown(failed: list[dict[str, Any]]) -> list[str]:
+    if not failed:
+        return []
+    lines = [
+        "## Failed notebook runs",
+        "",
+        "| lesson | framework | mode | reason | executed notebook (build folder) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {run['lesson']} | {run['framework']} | {run['mode']} | "
+        f"FAILED: {_md_cell(run['error'])} | {_executed_notebook(run)} |"
+        for run in failed
+    ]
+    return [*lines, ""]
+
+
+def render_markdown(
+    results: list[dict[str, Any]],
+    damaged: list[DamagedFile] | None = None,
+    runs: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """A compact Markdown summary (for CI logs): damaged files, failed runs, run times and every
+    claim."""
+    failed = failed_runs(runs or {})
     lines = [
         "# Post-Training Improvement course — report",
         "",
         f"course_lib {__version__} · Python {platform.python_version()} · {_versions_line()}",
         "",
+        *_damaged_markdown(damaged or []),
+        *_failed_runs_markdown(failed),
+    ]
+    if not results:
+        todo = "fix the failed notebook runs above, then run them again" if failed else "run"
+        return "\n".join([*lines, f"No results yet: {todo} with `course run`."]) + "\n"
+    lines += [
         "| lesson | framework | mode | wall (s) | claims holding |",
         "|---|---|---|---:|---:|",
     ]
@@ -298,12 +399,19 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
 
 
 def write_report(fmt: str = "html", build: Path | None = None) -> Path:
-    """Collect ``build/results/*.json`` into ``build/report.html`` (or ``report.md``)."""
+    """Collect ``build/results/*.json`` into ``build/report.html`` (or ``report.md``).
+
+    A damaged results file is listed under "Damaged results files" (see :func:`damaged_files`)
+    and the rest of the report is built without it."""
     if fmt not in ("html", "md"):
         raise ValueError(f"format must be 'html' or 'md', got {fmt!r}.")
     build = Path(build) if build is not None else config.build_dir()
-    results = read_results(build / "results")
-    text = render_html(results, build) if fmt == "html" else render_markdown(results)
+    scan, runs = scan_results(build / "results"), read_runs(build)
+    damaged = [*scan.damaged, *_runs_damage(build)]
+    if fmt == "html":
+        text = render_html(scan.results, build, damaged, runs)
+    else:
+        text = render_markdown(scan.results, damaged, runs)
     path = build / f"report.{fmt}"
     path.write_text(text, encoding="utf-8")
     return path

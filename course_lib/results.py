@@ -13,21 +13,25 @@ import os
 import platform
 import re
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from course_lib import claims as claims_table
 from course_lib import config
 from course_lib.atomic import atomic_write_text
-from course_lib.frameworks import check_framework
+from course_lib.errors import ArgumentError
+from course_lib.frameworks import FRAMEWORKS, check_framework
 
 SCHEMA_VERSION = 1
 # Set to 1 (the claims test does) to make a free-form claim whose statement is not in
 # course_lib/claims.py an error: every claim of a lesson run must then come from the table.
 STRICT_CLAIMS_ENV = "COURSE_STRICT_CLAIMS"
 REQUIRED_KEYS = ("lesson", "framework", "mode", "seed", "wall_s", "metrics", "claims")
+CLAIM_KEYS = ("statement", "value", "threshold", "holds")
 _LESSON_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
 
 
@@ -260,40 +264,151 @@ class LessonResults:
         return "\n".join(lines)
 
 
-def validate_results(data: Any, source: str = "results") -> dict[str, Any]:
-    """Check the shape of a results dictionary; raise ``ValueError`` naming what is wrong."""
+class DamagedFile(NamedTuple):
+    """A file the report cannot use: where it is, what is wrong with it, and how to fix it."""
+
+    path: Path
+    reason: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}. Fix: {self.fix}."
+
+
+class ResultsScan(NamedTuple):
+    """What :func:`scan_results` found: the intact results and the damaged files."""
+
+    results: list[dict[str, Any]]
+    damaged: list[DamagedFile]
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Each field a report reads: (check, what it must be). Optional fields are checked when present.
+_CLAIM_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "statement": (lambda v: isinstance(v, str), "a string"),
+    "value": (_is_number, "a number"),
+    "threshold": (_is_number, "a number"),
+    "holds": (lambda v: isinstance(v, bool), "true or false"),
+    "direction": (lambda v: v in (">=", "<="), "'>=' or '<='"),
+    "claim_id": (lambda v: v is None or isinstance(v, str), "a string or null"),
+}
+_FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lesson": (
+        lambda v: isinstance(v, str) and bool(_LESSON_RE.match(v)),
+        "an id like '01_transfer'",
+    ),
+    "framework": (lambda v: v in FRAMEWORKS, f"one of {list(FRAMEWORKS)}"),
+    "mode": (lambda v: v in config.MODES, f"one of {list(config.MODES)}"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "wall_s": (_is_number, "a number of seconds"),
+    "metrics": (lambda v: isinstance(v, dict), "an object mapping names to numbers"),
+    "claims": (lambda v: isinstance(v, list), "a list of claims"),
+    "figures": (
+        lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v),
+        "a list of paths (strings)",
+    ),
+}
+
+
+def _claim_problem(i: int, claim: Any) -> str | None:
+    """What is wrong with claim number ``i`` (from 1) of a results file, or ``None``."""
+    if not isinstance(claim, dict):
+        return f"claim {i} must be an object, got {type(claim).__name__} {_shown(claim)}"
+    missing = [k for k in CLAIM_KEYS if k not in claim]
+    if missing:
+        return f"claim {i} lacks {missing}; a claim needs {list(CLAIM_KEYS)}"
+    for key, (ok, what) in _CLAIM_CHECKS.items():
+        if key in claim and not ok(claim[key]):
+            return f"claim {i} field {key!r} must be {what}, got {_shown(claim[key])}"
+    return None
+
+
+def _field_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the top-level fields of a results object, or ``None``."""
+    for key, (ok, what) in _FIELD_CHECKS.items():
+        if key in data and not ok(data[key]):
+            return f"{key!r} must be {what}, got {_shown(data[key])}"
+    bad = {k: v for k, v in data["metrics"].items() if not _is_number(v)}
+    if bad:
+        return f"'metrics' must map names to numbers (flat, no nesting), got {_shown(bad)}"
+    return None
+
+
+def results_problem(data: Any) -> str | None:
+    """What is wrong with the shape of a results object (the first thing found), or ``None``."""
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}.")
+        return f"expected a JSON object, got {type(data).__name__} {_shown(data)}"
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
-        raise ValueError(f"{source}: missing keys {missing}; a results file needs {REQUIRED_KEYS}.")
-    if not isinstance(data["metrics"], dict) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in data["metrics"].values()
-    ):
-        raise ValueError(f"{source}: 'metrics' must map names to numbers (flat, no nesting).")
-    for claim in data["claims"]:
-        if not isinstance(claim, dict) or not {"statement", "value", "threshold", "holds"} <= set(
-            claim
-        ):
-            raise ValueError(
-                f"{source}: each claim needs statement, value, threshold and holds; got {claim!r}."
-            )
+        return f"missing keys {missing}; a results file needs {list(REQUIRED_KEYS)}"
+    problem = _field_problem(data)
+    if problem:
+        return problem
+    for i, claim in enumerate(data["claims"], 1):
+        problem = _claim_problem(i, claim)
+        if problem:
+            return problem
+    return None
+
+
+def rerun_advice(path: Path | str) -> str:
+    """How to replace a damaged results file: delete it and re-run the lesson that wrote it."""
+    m = re.match(r"^(\d\d)_[a-z0-9_]+?_(torch|keras)\.json$", Path(path).name)
+    command = f"course run {m[1]} --framework {m[2]}" if m else "course run NN"
+    return f"delete it and re-run its lesson with `{command}`"
+
+
+def validate_results(data: Any, source: str = "results") -> dict[str, Any]:
+    """Check the shape of a results dictionary; raise ``ArgumentError`` naming what is wrong."""
+    problem = results_problem(data)
+    if problem:
+        raise ArgumentError(
+            f"{source}: {problem}. A results file is written by LessonResults.save(); "
+            f"{rerun_advice(source)}."
+        )
     return data
 
 
-def read_results(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Read and validate every results ``*.json``, sorted by lesson and framework."""
+def _read_one(path: Path) -> dict[str, Any] | DamagedFile:
+    """One results file's content, or what makes it unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return DamagedFile(path, f"unreadable ({err})", rerun_advice(path))
+    if not text.strip():
+        return DamagedFile(path, "empty file", rerun_advice(path))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return DamagedFile(path, f"not valid JSON ({err})", rerun_advice(path))
+    problem = results_problem(data)
+    return DamagedFile(path, problem, rerun_advice(path)) if problem else data
+
+
+def scan_results(directory: Path | None = None) -> ResultsScan:
+    """Every results ``*.json``: the intact ones (by lesson, framework) and the damaged files."""
     directory = Path(directory) if directory is not None else config.build_dir() / "results"
     if not directory.is_dir():
-        return []
-    out = []
+        return ResultsScan([], [])
+    results, damaged = [], []
     for path in sorted(directory.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"{path} is not valid JSON ({err}); delete it and re-run its lesson "
-                "with `course run`."
-            ) from err
-        out.append(validate_results(data, str(path)))
-    return sorted(out, key=lambda d: (d["lesson"], d["framework"]))
+        found = _read_one(path)
+        (damaged if isinstance(found, DamagedFile) else results).append(found)
+    results.sort(key=lambda d: (d["lesson"], d["framework"]))
+    return ResultsScan(results, damaged)
+
+
+def read_results(directory: Path | None = None) -> list[dict[str, Any]]:
+    """The intact results files, sorted by lesson and framework; a warning per damaged file."""
+    scan = scan_results(directory)
+    for damaged in scan.damaged:
+        warnings.warn(f"Skipping damaged results file {damaged}", stacklevel=2)
+    return scan.results

@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from course_lib import config
 from course_lib.atomic import atomic_write_text
 from course_lib.doctor import KERNEL_NAME
 from course_lib.errors import CourseError, UnknownNameError
+from course_lib.locks import exclusive
 
 NOTEBOOK_SUFFIX = {"torch": "pytorch", "keras": "keras"}
 _NOTEBOOK_RE = re.compile(
@@ -183,30 +185,105 @@ def run_lessons(
             echo(f"[{i}/{len(jobs)}] {source.name:<36} ok      {wall:7.1f} s")
         except Exception as err:  # report and carry on with the other notebooks
             wall = time.perf_counter() - start
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-            record = RunRecord(lesson.id, fw, output, wall, False, first_line)
+            reason = failure_reason(err)
+            record = RunRecord(lesson.id, fw, output, wall, False, reason)
             echo(
-                f"[{i}/{len(jobs)}] {source.name:<36} FAILED  {wall:7.1f} s — {first_line}\n"
+                f"[{i}/{len(jobs)}] {source.name:<36} FAILED  {wall:7.1f} s — {reason}\n"
                 f"        see the executed notebook: {output}"
             )
         records.append(record)
-        _record_run(record, mode)
+        _record_run(record, mode, echo=echo)
     return records
 
 
-def _record_run(record: RunRecord, mode: str) -> None:
-    """Add one notebook's wall time to ``build/runs.json`` (the report shows it)."""
-    path = config.build_dir() / "runs.json"
+RUNS_FILE = "runs.json"
+_RUN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lesson": (lambda v: isinstance(v, str), "a string"),
+    "framework": (lambda v: isinstance(v, str), "a string"),
+    "mode": (lambda v: isinstance(v, str), "a string"),
+    "wall_s": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "ok": (lambda v: isinstance(v, bool), "true or false"),
+    "error": (lambda v: isinstance(v, str), "a string"),
+}
+_MAX_REASON = 300
+_COLOUR = re.compile("\x1b\\[(K|.*?m)")  # ANSI colour codes in tracebacks (papermill's pattern)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: no colour codes, blank or ``-----`` lines; 300 characters at most."""
+    lines = [ln.strip() for ln in _COLOUR.sub("", text).splitlines()]
+    joined = " ".join(ln for ln in lines if ln.strip("-= "))
+    return joined if len(joined) <= _MAX_REASON else joined[: _MAX_REASON - 3] + "..."
+
+
+def failure_reason(err: BaseException) -> str:
+    """Why a notebook run failed, in one line, e.g. ``ZeroDivisionError: ... (cell In [7])``.
+
+    For an exception raised inside the notebook (papermill's ``PapermillExecutionError``) that is
+    the notebook's exception and the failing cell's ``In [n]`` label; for anything else (the kernel
+    died, a timeout, a missing kernel) the exception's type and message.
+    """
+    if isinstance(getattr(err, "ename", None), str):  # papermill's PapermillExecutionError
+        # In [n] is the label the executed notebook shows; a cell that never ran has none
+        count, index = getattr(err, "exec_count", None), getattr(err, "cell_index", "?")
+        cell = f"In [{count}]" if count is not None else f"#{index}"
+        message = _one_line(str(getattr(err, "evalue", "") or ""))
+        return f"{err.ename}: {message} (cell {cell})" if message else f"{err.ename} (cell {cell})"
+    message = _one_line(str(err))
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def _run_entry_problem(key: str, entry: Any) -> str | None:
+    """What is wrong with one entry of ``runs.json``, or ``None``."""
+    if not isinstance(entry, dict):
+        return f"entry {key!r} must be an object, got {type(entry).__name__} {entry!r:.60}"
+    for name, (ok, what) in _RUN_FIELDS.items():
+        if not ok(entry.get(name)):
+            return f"entry {key!r} field {name!r} must be {what}, got {entry.get(name)!r:.60}"
+    return None
+
+
+def read_runs_file(path: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """The intact entries of a ``runs.json`` and what is wrong with the file (``None`` if fine)."""
+    if not path.exists():
+        return {}, None
     try:
-        runs = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except json.JSONDecodeError:
-        runs = {}
-    runs[f"{record.lesson}_{record.framework}"] = {
-        "lesson": record.lesson,
-        "framework": record.framework,
-        "mode": mode,
-        "wall_s": round(record.wall_s, 1),
-        "ok": record.ok,
-        "error": record.error,
-    }
-    atomic_write_text(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")
+        runs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return {}, f"not valid JSON ({err})"
+    if not isinstance(runs, dict):
+        return {}, f"expected a JSON object of runs, got {type(runs).__name__} {runs!r:.60}"
+    problems = {key: _run_entry_problem(key, entry) for key, entry in runs.items()}
+    intact = {key: runs[key] for key, problem in problems.items() if problem is None}
+    bad = [problem for problem in problems.values() if problem is not None]
+    if bad:
+        return intact, f"{len(bad)} damaged entr{'y' if len(bad) == 1 else 'ies'} ({bad[0]})"
+    return intact, None
+
+
+def _record_run(record: RunRecord, mode: str, echo: Callable[[str], None] = print) -> None:
+    """Add one notebook's run to ``build/runs.json`` (the report shows it).
+
+    The read-modify-write holds the file's inter-process lock, so runs finishing at the same time
+    in other processes all keep their entries. A damaged file is kept as ``runs.json.damaged``
+    with a warning, and replaced by its intact entries plus this run.
+    """
+    path = config.build_dir() / RUNS_FILE
+    with exclusive(path, what=f"the run records {path}", quiet=True):
+        runs, problem = read_runs_file(path)
+        if problem:
+            kept = path.with_name(path.name + ".damaged")
+            os.replace(path, kept)
+            echo(
+                f"warning: {path} was damaged: {problem}. Kept it as {kept} and wrote a new one "
+                f"with the {len(runs)} intact run(s) and this one."
+            )
+        runs[f"{record.lesson}_{record.framework}"] = {
+            "lesson": record.lesson,
+            "framework": record.framework,
+            "mode": mode,
+            "wall_s": round(record.wall_s, 1),
+            "ok": record.ok,
+            "error": record.error,
+        }
+        atomic_write_text(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")

@@ -16,9 +16,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_lib import checks, config
+from course_lib import checks, config, inputs
 from course_lib.data.types import LabelledImages
-from course_lib.errors import UnknownNameError
+from course_lib.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    NonFiniteLossError,
+    UnknownNameError,
+)
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
@@ -56,7 +61,7 @@ def check_augmentation_args(rotation: Any, shift: Any, zoom: Any) -> tuple[float
         or not isinstance(rotation, int | float)
         or not 0 <= rotation <= 180
     ):
-        raise ValueError(f"rotation must be degrees in [0, 180] such as 10, got {rotation!r}.")
+        raise ArgumentError(f"rotation must be degrees in [0, 180] such as 10, got {rotation!r}.")
     return float(rotation), check_fraction("shift", shift), check_fraction("zoom", zoom)
 
 
@@ -65,7 +70,7 @@ def check_regularization_args(loss: str, penalty: Any, augment: Any, label_smoot
     check_optional_callable("penalty", penalty, "lambda model: 1e-4 * l2_term(model)")
     check_optional_callable("augment", augment, "cl.augmentation(rotation=10)")
     if check_fraction("label_smoothing", label_smoothing) and loss != "cross_entropy":
-        raise ValueError("label_smoothing softens class targets: it needs loss='cross_entropy'.")
+        raise ArgumentError("label_smoothing softens class targets: it needs loss='cross_entropy'.")
 
 
 def check_fit_args(
@@ -75,11 +80,11 @@ def check_fit_args(
     check_positive_int("epochs", epochs)
     if isinstance(lr, Mapping):
         if not lr:
-            raise ValueError("lr is an empty dict; give a rate per block, e.g. {'head': 1e-3}.")
+            raise ArgumentError("lr is an empty dict; give a rate per block, e.g. {'head': 1e-3}.")
         for name, rate in lr.items():
             checks.learning_rate(f"lr[{name!r}]", rate)
         if not isinstance(optimizer, str):
-            raise ValueError(
+            raise ArgumentError(
                 "lr per block needs an optimizer name ('adam', 'adamw', 'sgd'); an optimizer "
                 "object you built carries its own learning rates."
             )
@@ -95,7 +100,7 @@ def check_fit_args(
                 "an optimizer object you built yourself."
             )
         if weight_decay and optimizer != "adamw":
-            raise ValueError(
+            raise ArgumentError(
                 f"weight_decay={weight_decay} needs optimizer='adamw' (decoupled weight decay, "
                 "the same in both frameworks); lesson 03 shows L2 penalties for the others."
             )
@@ -116,7 +121,7 @@ def block_rates(
         )
     missing = [name for name in trainable if name not in lr]
     if missing:
-        raise ValueError(
+        raise ArgumentError(
             f"lr gives no rate for the trainable blocks {missing}: add them to the dict, or "
             "freeze them first (freeze/unfreeze)."
         )
@@ -154,35 +159,90 @@ class Arrays:
 def as_arrays(data: Any) -> Arrays:
     """Accept a :class:`LabelledImages` or an ``(inputs, targets)`` pair; check and convert.
 
-    Inputs: images ``(N, H, W)`` or ``(N, H, W, C)`` (channels last), or features ``(N, F)``.
-    Targets: integer class labels ``(N,)`` or float regression targets ``(N, ...)``.
+    Inputs: images ``(N, H, W)`` or ``(N, H, W, C)`` (channels last), or features ``(N, F)``;
+    finite numbers (NaN/Inf is an error; raw 0..255 pixels a warning). Targets: integer class
+    labels ``(N,)`` or float regression targets ``(N, ...)``. An :class:`Arrays` passes as it is.
     """
+    if isinstance(data, Arrays):
+        return data
     if isinstance(data, LabelledImages):
         x, y = data.images, data.labels
     elif isinstance(data, tuple | list) and len(data) == 2:
         x, y = data
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             "data must be a LabelledImages (e.g. from course_lib.data.load_digits()) or a pair "
             f"(inputs, targets) of arrays, got {type(data).__name__}."
         )
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim not in (2, 3, 4):
-        raise ValueError(
-            f"inputs must be images (N, H, W), channels-last images (N, H, W, C) or features "
-            f"(N, F); got shape {x.shape}."
-        )
+    inputs.check_input_layout(x)
     if len(x) == 0:
-        raise ValueError("data is empty: there is nothing to train or evaluate on.")
-    if len(y) != len(x):
-        raise ValueError(f"{len(x)} inputs but {len(y)} targets; they must match one to one.")
+        raise ArgumentError("data is empty: there is nothing to train or evaluate on.")
+    if y.ndim == 0 or len(y) != len(x):
+        raise ArgumentError(
+            f"{len(x)} inputs but targets of shape {y.shape}; they must match one to one."
+        )
+    if y.dtype.kind not in "biuf":
+        checks.class_labels("labels", y)  # strings, objects: an error that says what to do
     x = x.astype(np.float32, copy=False)
-    y = (
-        y.astype(np.int64, copy=False)
-        if np.issubdtype(y.dtype, np.integer)
-        else y.astype(np.float32, copy=False)
-    )
+    checks.finite_array("inputs", x)
+    checks.value_range("images" if x.ndim >= 3 else "inputs", x, images=x.ndim >= 3)
+    if np.issubdtype(y.dtype, np.integer):
+        y = y.astype(np.int64, copy=False)
+    else:
+        y = y.astype(np.float32, copy=False)
+        checks.finite_array("targets", y)
     return Arrays(x, y)
+
+
+def prepare_data(data: Any, loss: str) -> Arrays:
+    """:func:`as_arrays` plus :func:`~course_lib.inputs.check_targets`: data ``fit`` can train
+    on with ``loss``."""
+    arrays = as_arrays(data)
+    return Arrays(arrays.x, inputs.check_targets(arrays.y, loss))
+
+
+# ---------------------------------------------------------------------------------------------
+# A loss that turns NaN or infinite stops training
+# ---------------------------------------------------------------------------------------------
+def _rate_advice(lr: float | Mapping[str, float] | None) -> str:
+    if lr is None:
+        return "a learning rate is too high (the optimizer's, or an inner loop's: try 10x smaller)"
+    if isinstance(lr, Mapping):
+        smaller = {name: float(f"{rate / 10:.3g}") for name, rate in lr.items()}
+        return f"the learning rates are too high (lr={dict(lr)}: try {smaller})"
+    return f"the learning rate is too high (lr={lr:g}: try 10x smaller, lr={lr / 10:.3g})"
+
+
+class LossWatch:
+    """Raises :class:`NonFiniteLossError` when a training loss becomes NaN or infinite.
+
+    ``check(value, where)`` after every step (or epoch) that computes the loss anyway: a float
+    comparison, no extra work. The error names where it happened, the last finite loss, the
+    learning rate ``lr`` (``None``: an optimizer of the caller's) and the likely causes.
+    """
+
+    def __init__(self, lr: float | Mapping[str, float] | None, what: str = "training loss"):
+        self.lr, self.what = lr, what
+        self.last: tuple[float, str] | None = None
+
+    def check(self, value: float, where: str) -> float:
+        """``value`` if finite, else the error (``where``: e.g. ``"epoch 2/5, step 3/4"``)."""
+        value = float(value)
+        if math.isfinite(value):
+            self.last = (value, where)
+            return value
+        before = (
+            f"the last finite loss was {self.last[0]:.4g} ({self.last[1]})"
+            if self.last
+            else "it was not finite from the start"
+        )
+        raise NonFiniteLossError(
+            f"The {self.what} became {value} at {where}; {before}. Training stopped: the "
+            f"model's weights may hold NaN now, so build it afresh. Likely causes: "
+            f"{_rate_advice(self.lr)}, or NaN/Inf or huge values in the inputs or targets "
+            "(check np.isfinite(x).all() and np.abs(x).max())."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,20 +252,20 @@ def output_metrics(outputs: np.ndarray, targets: np.ndarray, loss: str) -> dict[
     """``{"loss", "accuracy"}`` for class logits, ``{"loss"}`` (mean squared error) otherwise."""
     outputs = np.asarray(outputs, dtype=np.float64)
     targets = np.asarray(targets)
+    if loss not in LOSSES:
+        raise UnknownNameError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+    if len(outputs) != len(targets):
+        raise ArgumentError(
+            f"{len(outputs)} outputs but {len(targets)} targets; they must match one to one."
+        )
+    inputs.check_outputs(outputs.shape, targets, loss)
     if loss == "cross_entropy":
-        if outputs.ndim != 2 or len(outputs) != len(targets):
-            raise ValueError(
-                f"cross_entropy needs logits (N, classes) and labels (N,); got outputs "
-                f"{outputs.shape} and targets {targets.shape}."
-            )
         shifted = outputs - outputs.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         labels = targets.astype(np.int64)
         nll = -log_probs[np.arange(len(labels)), labels]
         return {"loss": float(nll.mean()), "accuracy": float((outputs.argmax(1) == labels).mean())}
-    if loss == "mse":
-        return {"loss": float(np.mean((outputs - targets.reshape(outputs.shape)) ** 2))}
-    raise UnknownNameError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+    return {"loss": float(np.mean((outputs - targets.reshape(outputs.shape)) ** 2))}
 
 
 class RunningMetrics:
@@ -269,7 +329,7 @@ class History:
         """``(epoch, value)`` of the best epoch for ``key`` (lowest loss, highest otherwise)."""
         values = self[key]
         if not values:
-            raise ValueError("History is empty: train for at least one epoch first.")
+            raise ArgumentError("History is empty: train for at least one epoch first.")
         pick = np.argmin if "loss" in key else np.argmax
         i = int(pick(values))
         return i + 1, values[i]
@@ -341,7 +401,7 @@ def check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not callable(cb):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"callbacks must be callables taking (epoch, logs), got {type(cb).__name__}; "
                 "see course_lib.training.EarlyStopping for an example."
             )

@@ -15,6 +15,7 @@ from course_lib.data.episodes import (
     few_shot_split,
     few_shot_split_with_val,
 )
+from course_lib.data.fashion_mnist import load_fashion_mnist
 from course_lib.data.sinusoids import SinusoidTasks, sample_sinusoid_tasks
 from course_lib.data.types import LabelledImages
 from course_lib.errors import UnknownNameError
@@ -23,13 +24,15 @@ DATASETS: dict[str, str] = {
     "glyphs": "Omniglot-like characters rendered from the fonts inside matplotlib (many alphabets)",
     "digits": "scikit-learn's real handwritten digits, 1,797 images of 8x8, 10 classes",
     "sinusoids": "MAML regression tasks y = A sin(x - phase)",
+    "fashion_mnist": "Fashion-MNIST, 70,000 real 28x28 photos of clothes, 10 classes (local files)",
 }
 
 
 def load_dataset(name: str, **options: Any) -> Any:
-    """Load an embedded dataset by name: ``glyphs``, ``digits`` or ``sinusoids``.
+    """Load an embedded dataset by name: ``glyphs``, ``digits``, ``sinusoids`` or ``fashion_mnist``.
 
-    ``options`` go to :func:`load_glyphs`, :func:`load_digits` or :func:`sample_sinusoid_tasks`.
+    ``options`` go to :func:`load_glyphs`, :func:`load_digits`, :func:`sample_sinusoid_tasks` or
+    :func:`load_fashion_mnist`.
     """
     key = name.strip().lower() if isinstance(name, str) else name
     if key == "glyphs":
@@ -40,6 +43,8 @@ def load_dataset(name: str, **options: Any) -> Any:
         return load_digits(**options)
     if key == "sinusoids":
         return sample_sinusoid_tasks(**options)
+    if key == "fashion_mnist":
+        return load_fashion_mnist(**options)
     known = "; ".join(f"{k}: {v}" for k, v in DATASETS.items())
     raise UnknownNameError(
         f"Unknown dataset {name!r}. Known datasets — {known}. "
@@ -69,6 +74,7 @@ __all__ = [
     "list_alphabets",
     "load_dataset",
     "load_digits",
+    "load_fashion_mnist",
     "load_glyphs",
     "sample_sinusoid_tasks",
 ]

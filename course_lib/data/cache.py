@@ -1,4 +1,10 @@
-"""Build-once, load-fast caching of NumPy arrays, written atomically and verified on load."""
+"""Build-once, load-fast caching of NumPy arrays, written atomically and verified on load.
+
+Several processes asking for the same missing entry at once (a workshop's kernels starting
+together) build it once: the first takes the entry's lock (:mod:`course_lib.locks`) and builds,
+the others wait and then load what it wrote. Temps of killed builds are removed
+(:func:`course_lib.atomic.remove_orphans_once`) the first time a process uses the folder.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from course_lib import config
-from course_lib.atomic import atomic_write
+from course_lib.atomic import atomic_write, remove_orphans_once
+from course_lib.locks import exclusive
 
 CACHE_FORMAT = 1
 _META_KEY = "__meta__"
@@ -59,20 +66,36 @@ def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
+def _read_intact(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """``(arrays, None)`` if intact, ``(None, why)`` if damaged, ``(None, None)`` if missing."""
+    if not path.exists():
+        return None, None
+    try:
+        return load_arrays(path)[0], None
+    except ValueError as err:
+        return None, str(err)
+
+
 def cached_arrays(
     name: str, params: Mapping[str, object], build: Callable[[], Mapping[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
     """The arrays of dataset ``name``: from the cache if intact, else ``build()`` and cache them.
 
     A damaged cache file (truncated, foreign, modified) is reported and rebuilt, never trusted.
+    Built once even when several processes ask at the same time: the others wait and load it.
     """
     path = cache_path(name, params)
-    if path.exists():
-        try:
-            arrays, _ = load_arrays(path)
+    remove_orphans_once(path.parent)
+    arrays, _ = _read_intact(path)
+    if arrays is not None:
+        return arrays
+    with exclusive(path, what=f"the cached dataset {name!r}"):
+        arrays, damage = _read_intact(path)  # another process may have built it while we waited
+        if arrays is not None:
             return arrays
-        except ValueError as err:
-            warnings.warn(f"Cached dataset {path} is damaged ({err}); rebuilding it.", stacklevel=2)
-    arrays = {k: np.asarray(v) for k, v in build().items()}
-    save_arrays(path, arrays, {"name": name, "params": dict(params)})
+        if damage is not None:
+            message = f"Cached dataset {path} is damaged ({damage}); rebuilding it."
+            warnings.warn(message, stacklevel=2)
+        arrays = {k: np.asarray(v) for k, v in build().items()}
+        save_arrays(path, arrays, {"name": name, "params": dict(params)})
     return arrays

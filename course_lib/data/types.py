@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from course_lib import checks
+from course_lib.errors import ArgumentError
+
 
 @dataclass(frozen=True)
 class LabelledImages:
@@ -24,18 +27,22 @@ class LabelledImages:
     group_names: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3:
-            raise ValueError(
-                f"{self.name}: images must be (N, H, W), got shape {self.images.shape}."
-            )
+        checks.grayscale_images(f"{self.name} images", self.images)
         if len(self.images) != len(self.labels):
-            raise ValueError(
-                f"{self.name}: {len(self.images)} images but {len(self.labels)} labels."
+            raise ArgumentError(
+                f"{self.name}: {len(self.images)} images but {len(self.labels)} labels; give "
+                "one label per image."
             )
+        checks.class_labels(
+            f"{self.name} labels",
+            self.labels,
+            len(self.class_names),
+            classes_from=f"{self.name} names {len(self.class_names)} classes (class_names)",
+        )
         if self.class_groups is not None and len(self.class_groups) != len(self.class_names):
-            raise ValueError(
+            raise ArgumentError(
                 f"{self.name}: class_groups has {len(self.class_groups)} entries for "
-                f"{len(self.class_names)} classes."
+                f"{len(self.class_names)} classes; give one group index per class."
             )
 
     def __len__(self) -> int:

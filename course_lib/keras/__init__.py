@@ -28,8 +28,10 @@ class _NoRetracingWarning(logging.Filter):
 
 tf.get_logger().addFilter(_NoRetracingWarning())
 
+from course_lib import checks  # noqa: E402
 from course_lib import pretrained as _pretrained  # noqa: E402
 from course_lib.keras.augment import augmentation  # noqa: E402
+from course_lib.keras.imagenet import imagenet_backbone  # noqa: E402
 from course_lib.keras.meta import (  # noqa: E402
     adaptation_curve,
     adapted_predictions,
@@ -86,6 +88,7 @@ __all__ = [
     "fit_multitask",
     "framework_info",
     "freeze",
+    "imagenet_backbone",
     "layer_names",
     "load_checkpoint",
     "mlp",
@@ -123,9 +126,7 @@ def framework_info() -> str:
 
 def to_batch(images: np.ndarray) -> tf.Tensor:
     """(N, H, W) images -> a float32 tensor in Keras' channels-last layout (N, H, W, 1)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 3:
-        raise ValueError(f"images must be (N, H, W), got shape {images.shape}.")
+    images = checks.grayscale_images("images", images).astype(np.float32, copy=False)
     return tf.convert_to_tensor(images[..., None])
 
 

@@ -16,7 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib.data.sinusoids import SinusoidTasks
-from course_lib.meta import check_layer_sizes, check_task_weights
+from course_lib.errors import ArgumentTypeError
+from course_lib.meta import (
+    check_curve_args,
+    check_layer_sizes,
+    check_prediction_args,
+    check_task_weights,
+    warn_if_diverged,
+)
 from course_lib.training import check_positive_int
 
 Weights = list
@@ -62,7 +69,7 @@ def task_losses(weights: Weights, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 def sinusoid_tensors(tasks: SinusoidTasks) -> tuple[tf.Tensor, ...]:
     """``(x_support, y_support, x_query, y_query)`` of a task batch as tensors."""
     if not isinstance(tasks, SinusoidTasks):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"tasks must come from data.sample_sinusoid_tasks(), got {type(tasks).__name__}."
         )
     arrays = (tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)
@@ -82,7 +89,7 @@ def adaptation_curve(
 ) -> np.ndarray:
     """Mean query MSE over ``tasks`` after 0, 1, ..., ``steps`` plain SGD steps on each task's
     support set, starting from ``weights`` (the evaluation of the MAML paper)."""
-    steps = check_positive_int("steps", steps)
+    lr, steps = check_curve_args(lr, steps)
     xs, ys, xq, yq = sinusoid_tensors(tasks)
     fast = per_task(weights, len(tasks))
     curve = []
@@ -90,6 +97,7 @@ def adaptation_curve(
         curve.append(float(tf.reduce_mean(task_losses(fast, xq, yq))))
         if step < steps:
             fast = _sgd_steps(fast, xs, ys, lr)
+    warn_if_diverged(np.asarray(curve), lr, "The adaptation curve (query MSE)")
     return np.asarray(curve)
 
 
@@ -102,15 +110,15 @@ def adapted_predictions(
     task: int = 0,
 ) -> dict[int, np.ndarray]:
     """The prediction on ``x_grid`` for task ``task`` after each number of SGD ``steps``."""
-    if not 0 <= task < len(tasks):
-        raise ValueError(f"task must be in 0..{len(tasks) - 1}, got {task!r}.")
+    lr, steps, task = check_prediction_args(lr, steps, task, len(tasks))
     xs, ys, _, _ = (t[task : task + 1] for t in sinusoid_tensors(tasks))
     grid = tf.constant(np.asarray(x_grid, dtype=np.float32).reshape(1, -1, 1))
     fast = per_task(weights, 1)
     out, done = {}, 0
-    for target in sorted(steps):
+    for target in steps:
         for _ in range(target - done):
             fast = _sgd_steps(fast, xs, ys, lr)
         done = target
         out[target] = batched_forward(fast, grid)[0, :, 0].numpy()
+    warn_if_diverged(np.stack(list(out.values())), lr, "The adapted predictions")
     return out

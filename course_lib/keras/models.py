@@ -278,8 +278,9 @@ def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], **meta: An
 
     The file is one ``.npz`` archive (arrays by index plus a JSON entry), written to a temporary
     file next to ``path`` and renamed over it, so a crash never leaves a half-written checkpoint.
-    ``meta`` may hold str, int, float, bool, None, lists and dicts (else ValueError). Returns the
-    path.
+    ``meta`` may hold str, int, float, bool, None, lists and dicts (else ValueError). A full disk
+    or a folder that cannot be written raises :class:`~course_lib.errors.CacheError` saying what
+    to do. Returns the path.
     """
     _require_built(model)
     for key, value in meta.items():

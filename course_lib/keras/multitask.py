@@ -15,12 +15,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib.errors import ArgumentError, ArgumentTypeError
 from course_lib.keras import workers
 from course_lib.multitask import (
     MISSING,
     MultiTaskData,
     check_fit_multitask_args,
     check_multitask_data,
+    check_task_outputs,
+    multitask_images,
     run_steps,
     task_accuracies,
 )
@@ -35,13 +38,13 @@ def _task_loss() -> keras.losses.Loss:
 def _check_outputs(model: keras.Model, tasks: tuple[str, ...]) -> None:
     names = list(model.output.keys()) if isinstance(model.output, dict) else None
     if names is None:
-        raise TypeError(
+        raise ArgumentTypeError(
             "A multi-task model must have a dict of outputs {task: logits}, e.g. "
             "keras.Model(inputs, {task: layers.Dense(n, name=task)(features) for ...})."
         )
     missing = [t for t in tasks if t not in names]
     if missing:
-        raise ValueError(
+        raise ArgumentError(
             f"The model has no output for task(s) {missing}; it has {sorted(names)}. "
             "Give it one output per task of the data."
         )
@@ -99,8 +102,9 @@ def fit_multitask(
         weighting=weighting,
     )
     _check_outputs(model, train.tasks)
+    check_task_outputs({t: int(model.output[t].shape[-1]) for t in train.tasks}, train)
     if not model.trainable_weights:
-        raise ValueError("Nothing to train: every layer of the model is frozen.")
+        raise ArgumentError("Nothing to train: every layer of the model is frozen.")
     tasks = train.tasks
     images = train.images[..., None]
     labels = {t: train.labels[t] for t in tasks}
@@ -151,6 +155,7 @@ def fit_multitask(
         quiet=quiet,
         validate=None if val is None else validate,
         task_weights=getattr(weighting, "task_weights", None),
+        lr=lr,
     )
     workers.copy_variables(trainer, model)
     return history
@@ -161,7 +166,7 @@ def predict_multitask(
 ) -> dict[str, np.ndarray]:
     """``{task: logits (N, C)}`` for ``data`` (a :class:`MultiTaskData` or images ``(N, H, W)``),
     in inference mode."""
-    images = data.images if isinstance(data, MultiTaskData) else np.asarray(data)
+    images = multitask_images(data)
     check_positive_int("batch_size", batch_size)
     _check_outputs(model, ())
     parts: dict[str, list[np.ndarray]] = {}

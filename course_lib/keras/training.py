@@ -20,12 +20,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib.errors import ArgumentError, ArgumentTypeError, CourseError
+from course_lib.inputs import InputSpec, check_model_input, check_outputs, model_input_error
 from course_lib.keras import workers
 from course_lib.training import (
     ADAM_EPSILON,
     SGD_MOMENTUM,
+    Arrays,
     Callback,
     History,
+    LossWatch,
     RunningMetrics,
     as_arrays,
     bind_callbacks,
@@ -36,6 +40,7 @@ from course_lib.training import (
     end_epoch,
     finish_callbacks,
     output_metrics,
+    prepare_data,
     progress_bar,
     resolve_batch_size,
     resolve_quiet,
@@ -54,11 +59,55 @@ def data_loader(
     if isinstance(data, tf.data.Dataset):
         return data
     arrays = as_arrays(data)
-    x = arrays.x[..., None] if arrays.x.ndim == 3 else arrays.x  # (N, H, W) -> (N, H, W, 1)
-    dataset = tf.data.Dataset.from_tensor_slices((x, arrays.y))
+    dataset = tf.data.Dataset.from_tensor_slices((_channels_last(arrays.x), arrays.y))
     if shuffle:
-        dataset = dataset.shuffle(len(x), seed=int(seed), reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(arrays), seed=int(seed), reshuffle_each_iteration=True)
     return dataset.batch(resolve_batch_size(batch_size)).prefetch(tf.data.AUTOTUNE)
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """Course layout as Keras' tensor layout: ``(N, H, W)`` gets its channel, ``(N, H, W, 1)``."""
+    return x[..., None] if x.ndim == 3 else x
+
+
+_POOLS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+
+
+def _input_spec(model: keras.Model) -> InputSpec:
+    """What ``model`` takes per sample: its declared input shape, and the smallest image size
+    its 2x2 poolings allow; nothing when it has no declared input (a subclassed model)."""
+    try:
+        shape = tuple(model.inputs[0].shape[1:])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return InputSpec()
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    pools = sum(
+        1
+        for layer in layers
+        if isinstance(layer, _POOLS)
+        and tuple(layer.pool_size) == (2, 2)
+        and tuple(layer.strides) == (2, 2)
+        and layer.padding == "valid"
+    )
+    if len(shape) == 3:
+        return InputSpec(shape=shape, min_size=2**pools)
+    return InputSpec(shape=shape) if len(shape) == 1 else InputSpec()
+
+
+def _check_takes(model: keras.Model, arrays: Arrays, loss: str) -> Arrays:
+    """Check, before any step, that ``model`` takes the inputs and that its outputs fit the
+    targets for ``loss``: the declared input shape, then one sample through the network.
+    Returns ``arrays`` with regression targets shaped like the outputs."""
+    check_model_input(arrays.x.shape, _input_spec(model))
+    try:
+        out = model(_channels_last(arrays.x[:1]), training=False)
+    except CourseError:  # the network's own check (e.g. its channels) already says it
+        raise
+    except Exception as err:  # whatever the network raised: say what it was given
+        raise model_input_error(arrays.x.shape, err) from err
+    if isinstance(out, dict | list | tuple):
+        return arrays
+    return Arrays(arrays.x, check_outputs(tuple(out.shape), arrays.y, loss))
 
 
 def _named_optimizer(name: str, lr: float, weight_decay: float) -> keras.optimizers.Optimizer:
@@ -75,14 +124,14 @@ def _make_optimizer(
     model: keras.Model, optimizer: str | keras.optimizers.Optimizer, lr: float, weight_decay: float
 ) -> keras.optimizers.Optimizer:
     if not model.trainable_weights:
-        raise ValueError(
+        raise ArgumentError(
             "Nothing to train: every parameter is frozen. Call unfreeze(model, ...) on at least "
             "one block (e.g. unfreeze(model, 'head')) before fit()."
         )
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer
     if not isinstance(optimizer, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"optimizer must be a name ('adam', 'adamw', 'sgd') or a keras.optimizers.Optimizer, "
             f"got {type(optimizer).__name__}."
         )
@@ -328,14 +377,24 @@ class _CourseProgress(keras.callbacks.Callback):
     worker's variables after every epoch, so they see the model as trained so far.
     """
 
-    def __init__(self, source, history, bar, epochs, val, loss, batch_size, callbacks):
+    def __init__(self, source, history, bar, epochs, val, loss, batch_size, callbacks, watch):
         super().__init__()
         self.source, self.history_, self.bar, self.epochs = source, history, bar, epochs
         self.val, self.loss, self.batch_size, self.callbacks = val, loss, batch_size, callbacks
+        self.watch, self.epoch = watch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
+        steps = self.params["steps"]
         if not isinstance(self, _CourseProgressPerBatch):
-            self.bar.update(self.params["steps"])
+            self.bar.update(steps)
+        # Keras' logs hold the epoch's mean: a NaN step leaves it NaN (one check per epoch).
+        where = f"epoch {epoch + 1}/{self.epochs}" + (
+            f", one of its steps 1..{steps}" if steps else ""
+        )
+        self.watch.check(float(logs["loss"]), where)
         keys = ("loss", "accuracy") if self.loss == "cross_entropy" else ("loss",)
         if self.finish_epoch(epoch, {k: float(logs[k]) for k in keys}):
             self.model.stop_training = True
@@ -357,6 +416,8 @@ class _CourseProgressPerBatch(_CourseProgress):
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update()
+        where = f"epoch {self.epoch + 1}/{self.epochs}, step {batch + 1}/{self.params['steps']}"
+        self.watch.check(float(logs["loss"]), where)  # the logs come anyway: no extra cost
 
 
 def fit(
@@ -396,10 +457,14 @@ def fit(
     structure share (traced once, not once per model; :mod:`course_lib.keras.workers`).
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
+    Bad data is an error before any step (NaN/Inf inputs, labels that are not class indices of
+    the network's outputs, images it cannot take); a loss that becomes NaN or infinite stops
+    training with a :class:`~course_lib.errors.NonFiniteLossError` naming the step and the rate.
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
     check_regularization_args(loss, penalty, augment, label_smoothing)
     callbacks = check_callbacks(callbacks)
+    train, val = _fit_data(model, train, loss), _fit_data(model, val, loss)
     train_data = data_loader(train, batch_size, shuffle=True, seed=seed)
     if augment is not None:  # each batch, each epoch, drawn afresh
         train_data = train_data.map(lambda x, y: (augment(x), y))
@@ -412,12 +477,13 @@ def fit(
     options = fit_options(model, lr, optimizer, weight_decay, loss, eager, penalty, label_smoothing)
     trainer = _trainer(model, options, lr)
     history = History()
+    watch = LossWatch(lr if isinstance(optimizer, str) else None)
     bind_callbacks(callbacks, *_state_functions(model))
     start = time.perf_counter()
     quiet = resolve_quiet(quiet)
     with progress_bar(max(steps, 1), epochs, quiet) as bar:
         progress = (_CourseProgress if quiet else _CourseProgressPerBatch)(
-            model, history, bar, epochs, val_data, loss, batch_size, callbacks
+            model, history, bar, epochs, val_data, loss, batch_size, callbacks, watch
         )
         # One iterator over the repeated data (reshuffled every pass), not one per epoch:
         # a new iterator costs ~10 ms, and a few-shot fit may have 100 epochs of 2 steps.
@@ -437,14 +503,17 @@ def fit(
             batches = iter(train_data.repeat()) if known else None
             for epoch in range(epochs):
                 running = RunningMetrics(loss)
-                for xb, yb in itertools.islice(batches, steps) if known else train_data:
+                epoch_batches = itertools.islice(batches, steps) if known else train_data
+                for step, (xb, yb) in enumerate(epoch_batches):
                     value, outputs = trainer.course_step(xb, yb)
+                    where = f"epoch {epoch + 1}/{epochs}, step {step + 1}/{max(steps, 1)}"
+                    value = watch.check(float(value), where)
                     correct = (
                         int(np.sum(np.argmax(outputs, axis=1) == yb.numpy()))
                         if loss == "cross_entropy"
                         else None
                     )
-                    running.update(float(value), len(yb), correct)
+                    running.update(value, len(yb), correct)
                     bar.update()
                 if progress.finish_epoch(epoch, running.result()):
                     break
@@ -469,6 +538,14 @@ def _seed_generators(augment: Any) -> list[Any]:
         return []
     layers = augment._flatten_layers(include_self=True, recursive=True)
     return [g for layer in layers for g in getattr(layer, "_seed_generators", [])]
+
+
+def _fit_data(model: keras.Model, data: Any, loss: str) -> Any:
+    """``data`` as :class:`Arrays` checked for ``loss`` and ``model``; a ``tf.data.Dataset``
+    (or ``None``) stays as it is."""
+    if data is None or isinstance(data, tf.data.Dataset):
+        return data
+    return _check_takes(model, prepare_data(data, loss), loss)
 
 
 def _state_functions(model: keras.Model) -> tuple[Callable[[], Any], Callable[[Any], None]]:
@@ -539,10 +616,19 @@ def _outputs_and_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(data, np.ndarray):
         data = (data, np.zeros(len(data), dtype=np.int64))
+    if not isinstance(data, tf.data.Dataset):
+        data = as_arrays(data)
+        check_model_input(data.x.shape, _input_spec(model))
     worker = workers.worker_for(model, "predict", lambda worker: None)  # traced once
     outputs, targets = [], []
-    for xb, yb in data_loader(data, batch_size):
-        outputs.append(np.asarray(worker.predict_on_batch(xb)))
+    for i, (xb, yb) in enumerate(data_loader(data, batch_size)):
+        try:
+            outputs.append(np.asarray(worker.predict_on_batch(xb)))
+        except Exception as err:  # the first batch fails: the network does not take the inputs
+            if i or isinstance(err, CourseError):
+                raise
+            shape = data.x.shape if isinstance(data, Arrays) else (None, *xb.shape[1:])
+            raise model_input_error(shape, err) from err
         targets.append(yb.numpy())
     return np.concatenate(outputs), np.concatenate(targets)
 

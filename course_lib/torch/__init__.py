@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_lib import checks
 from course_lib import pretrained as _pretrained
 from course_lib.torch.augment import augmentation
+from course_lib.torch.imagenet import imagenet_backbone
 from course_lib.torch.meta import (
     adaptation_curve,
     adapted_predictions,
@@ -62,6 +64,7 @@ __all__ = [
     "fit_multitask",
     "framework_info",
     "freeze",
+    "imagenet_backbone",
     "layer_names",
     "load_checkpoint",
     "mlp",
@@ -99,9 +102,7 @@ def framework_info() -> str:
 
 def to_batch(images: np.ndarray) -> torch.Tensor:
     """(N, H, W) images -> a float32 tensor in PyTorch's channels-first layout (N, 1, H, W)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 3:
-        raise ValueError(f"images must be (N, H, W), got shape {images.shape}.")
+    images = checks.grayscale_images("images", images).astype(np.float32, copy=False)
     return torch.from_numpy(images).unsqueeze(1)
 
 

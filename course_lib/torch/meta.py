@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from course_lib.data.sinusoids import SinusoidTasks
-from course_lib.meta import check_layer_sizes, check_task_weights
+from course_lib.errors import ArgumentTypeError
+from course_lib.meta import (
+    check_curve_args,
+    check_layer_sizes,
+    check_prediction_args,
+    check_task_weights,
+    warn_if_diverged,
+)
 from course_lib.training import check_positive_int
 
 Weights = list[torch.Tensor]
@@ -56,7 +63,7 @@ def task_losses(weights: Weights, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 def sinusoid_tensors(tasks: SinusoidTasks) -> tuple[torch.Tensor, ...]:
     """``(x_support, y_support, x_query, y_query)`` of a task batch as tensors."""
     if not isinstance(tasks, SinusoidTasks):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"tasks must come from data.sample_sinusoid_tasks(), got {type(tasks).__name__}."
         )
     arrays = (tasks.x_support, tasks.y_support, tasks.x_query, tasks.y_query)
@@ -73,7 +80,7 @@ def adaptation_curve(
 ) -> np.ndarray:
     """Mean query MSE over ``tasks`` after 0, 1, ..., ``steps`` plain SGD steps on each task's
     support set, starting from ``weights`` (the evaluation of the MAML paper)."""
-    steps = check_positive_int("steps", steps)
+    lr, steps = check_curve_args(lr, steps)
     xs, ys, xq, yq = sinusoid_tensors(tasks)
     fast = [w.detach().expand(len(tasks), *w.shape).requires_grad_() for w in weights]
     curve = []
@@ -82,6 +89,7 @@ def adaptation_curve(
             curve.append(task_losses(fast, xq, yq).mean().item())
         if step < steps:
             fast = _sgd_steps(fast, xs, ys, lr)
+    warn_if_diverged(np.asarray(curve), lr, "The adaptation curve (query MSE)")
     return np.asarray(curve)
 
 
@@ -94,16 +102,16 @@ def adapted_predictions(
     task: int = 0,
 ) -> dict[int, np.ndarray]:
     """The prediction on ``x_grid`` for task ``task`` after each number of SGD ``steps``."""
-    if not 0 <= task < len(tasks):
-        raise ValueError(f"task must be in 0..{len(tasks) - 1}, got {task!r}.")
+    lr, steps, task = check_prediction_args(lr, steps, task, len(tasks))
     xs, ys, _, _ = (t[task : task + 1] for t in sinusoid_tensors(tasks))
     grid = torch.as_tensor(np.asarray(x_grid, dtype=np.float32).reshape(1, -1, 1))
     fast = [w.detach().unsqueeze(0).requires_grad_() for w in weights]
     out, done = {}, 0
-    for target in sorted(steps):
+    for target in steps:
         for _ in range(target - done):
             fast = _sgd_steps(fast, xs, ys, lr)
         done = target
         with torch.no_grad():
             out[target] = batched_forward(fast, grid)[0, :, 0].numpy()
+    warn_if_diverged(np.stack(list(out.values())), lr, "The adapted predictions")
     return out

@@ -231,7 +231,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], **meta: Any)
     """Save the model's weights and JSON-like ``meta`` to ``path`` atomically; returns the path.
 
     The file is written next to ``path`` under a temporary name and then renamed, so an
-    interrupted save never leaves a half-written checkpoint behind.
+    interrupted save never leaves a half-written checkpoint behind. A full disk or a folder that
+    cannot be written raises :class:`~course_lib.errors.CacheError` saying what to do.
     """
     for key, value in meta.items():
         check_meta(value, repr(key))

@@ -14,11 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.errors import ArgumentError, ArgumentTypeError
 from course_lib.multitask import (
     MISSING,
     MultiTaskData,
     check_fit_multitask_args,
     check_multitask_data,
+    check_task_outputs,
+    multitask_images,
     run_steps,
     task_accuracies,
 )
@@ -28,17 +31,29 @@ from course_lib.training import ADAM_EPSILON, History, check_positive_int
 def _outputs(model: nn.Module, x: torch.Tensor, tasks: tuple[str, ...]) -> dict[str, torch.Tensor]:
     out = model(x)
     if not isinstance(out, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"A multi-task model must return a dict {{task: logits}}, got {type(out).__name__}; "
             "e.g. return {task: head(features) for task, head in self.heads.items()}."
         )
     missing = [t for t in tasks if t not in out]
     if missing:
-        raise ValueError(
+        raise ArgumentError(
             f"The model has no output for task(s) {missing}; it returns {sorted(out)}. "
             "Give it one head per task of the data."
         )
     return dict(out)
+
+
+def _check_heads(model: nn.Module, sample: torch.Tensor, data: MultiTaskData) -> None:
+    """One image through the model (evaluation mode): every task has an output of its width."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = _outputs(model, sample, data.tasks)
+    finally:
+        model.train(was_training)
+    check_task_outputs({t: int(v.shape[-1]) for t, v in out.items()}, data)
 
 
 def fit_multitask(
@@ -84,9 +99,10 @@ def fit_multitask(
         weighting.to(dev)
         params += [p for p in weighting.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("Nothing to train: every parameter of the model is frozen.")
+        raise ArgumentError("Nothing to train: every parameter of the model is frozen.")
     optimizer = torch.optim.Adam(params, lr=lr, eps=ADAM_EPSILON)
     images = to_batch(train.images).to(dev)
+    _check_heads(model, images[:1], train)
     labels = {t: torch.from_numpy(train.labels[t]).to(dev) for t in train.tasks}
 
     def step(batch: np.ndarray) -> dict[str, float]:
@@ -116,6 +132,7 @@ def fit_multitask(
         quiet=quiet,
         validate=None if val is None else (lambda: evaluate_multitask(model, val)),
         task_weights=getattr(weighting, "task_weights", None),
+        lr=lr,
     )
 
 
@@ -126,7 +143,7 @@ def predict_multitask(
     in evaluation mode."""
     from course_lib.torch import to_batch
 
-    images = data.images if isinstance(data, MultiTaskData) else np.asarray(data)
+    images = multitask_images(data)
     check_positive_int("batch_size", batch_size)
     dev = next(model.parameters()).device
     model.eval()

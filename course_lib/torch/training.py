@@ -16,12 +16,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from course_lib.errors import ArgumentError, ArgumentTypeError, CourseError
+from course_lib.inputs import InputSpec, check_model_input, check_outputs, model_input_error
 from course_lib.training import (
     ADAM_EPSILON,
     SGD_MOMENTUM,
     Arrays,
     Callback,
     History,
+    LossWatch,
     RunningMetrics,
     as_arrays,
     bind_callbacks,
@@ -32,22 +35,29 @@ from course_lib.training import (
     end_epoch,
     finish_callbacks,
     output_metrics,
+    prepare_data,
     progress_bar,
     resolve_batch_size,
     resolve_quiet,
 )
 
 
+def _channels_first(x: np.ndarray) -> torch.Tensor:
+    """Course layout (``(N, H, W)``, ``(N, H, W, C)`` or features) as PyTorch's tensor layout."""
+    tensor = torch.from_numpy(np.ascontiguousarray(x))
+    if tensor.ndim == 3:
+        return tensor.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+    if tensor.ndim == 4:
+        return tensor.permute(0, 3, 1, 2).contiguous()  # channels last -> channels first
+    return tensor
+
+
 class _ArrayDataset(Dataset):
     """Tensors indexed a whole batch at a time (``__getitems__``): no per-sample Python loop."""
 
     def __init__(self, arrays: Arrays):
-        x = torch.from_numpy(np.ascontiguousarray(arrays.x))
-        if x.ndim == 3:
-            x = x.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
-        elif x.ndim == 4:
-            x = x.permute(0, 3, 1, 2).contiguous()  # channels last -> channels first
-        self.x, self.y = x, torch.from_numpy(np.ascontiguousarray(arrays.y))
+        self.x = _channels_first(arrays.x)
+        self.y = torch.from_numpy(np.ascontiguousarray(arrays.y))
 
     def __len__(self) -> int:
         return len(self.x)
@@ -95,7 +105,7 @@ def _make_optimizer(
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if not isinstance(optimizer, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"optimizer must be a name ('adam', 'adamw', 'sgd') or a torch.optim.Optimizer, "
             f"got {type(optimizer).__name__}."
         )
@@ -104,12 +114,12 @@ def _make_optimizer(
     # Parameters of the model itself, outside any block (e.g. a bare nn.Linear head).
     own = [p for p in model.parameters(recurse=False) if p.requires_grad]
     if not trainable and not own:
-        raise ValueError(
+        raise ArgumentError(
             "Nothing to train: every parameter is frozen. Call unfreeze(model, ...) on at least "
             "one block (e.g. unfreeze(model, 'head')) before fit()."
         )
     if own and isinstance(lr, Mapping):
-        raise ValueError(
+        raise ArgumentError(
             f"lr as a dict names blocks, but this {type(model).__name__} has parameters of its "
             "own, outside any block; pass one learning rate (a float) instead."
         )
@@ -151,6 +161,57 @@ def _model_device(model: nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+def _input_spec(model: nn.Module) -> InputSpec:
+    """What the course's sequential networks (``small_cnn``, ``mlp``, a bare ``nn.Linear``)
+    take per sample, from their first layers; nothing for other modules (call order unknown)."""
+    if not isinstance(model, nn.Sequential | nn.Linear):
+        return InputSpec()
+    from course_lib.torch.imagenet import Preprocess
+
+    if isinstance(model, nn.Sequential) and len(model) and isinstance(model[0], Preprocess):
+        return InputSpec(shape=(None, None, None))  # grayscale or RGB: Preprocess checks them
+    pools = sum(
+        1
+        for m in model.modules()
+        if isinstance(m, _POOLS) and m.kernel_size in (2, (2, 2)) and m.padding in (0, (0, 0))
+    )
+    flattens = False
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return InputSpec(shape=(None, None, module.in_channels), min_size=2**pools)
+        if isinstance(module, nn.Flatten):
+            flattens = True
+        elif isinstance(module, nn.Linear):
+            if flattens:
+                return InputSpec(values=module.in_features)
+            return InputSpec(shape=(module.in_features,))
+    return InputSpec()
+
+
+def _check_takes(model: nn.Module, arrays: Arrays, loss: str) -> Arrays:
+    """Check, before any step, that ``model`` takes the inputs and that its outputs fit the
+    targets for ``loss``: the layer shapes, then one sample through the network. Returns
+    ``arrays`` with regression targets shaped like the outputs."""
+    check_model_input(arrays.x.shape, _input_spec(model))
+    was_training = model.training
+    model.eval()  # no BatchNorm statistics move, no dropout
+    try:
+        with torch.no_grad():
+            out = model(_channels_first(arrays.x[:1]).to(_model_device(model)))
+    except CourseError:  # the network's own check (e.g. its channels) already says it
+        raise
+    except Exception as err:  # whatever the network raised: say what it was given
+        raise model_input_error(arrays.x.shape, err) from err
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        return arrays
+    return Arrays(arrays.x, check_outputs(tuple(out.shape), arrays.y, loss))
+
+
 def fit(
     model: nn.Module,
     train: Any,
@@ -184,6 +245,9 @@ def fit(
     ``requires_grad`` train.
     History keys: ``loss``, ``accuracy`` (classification) and the same with ``val_`` when ``val``
     is given. ``callbacks`` are called as ``cb(epoch, logs)``; one returning ``True`` stops.
+    Bad data is an error before any step (NaN/Inf inputs, labels that are not class indices of
+    the network's outputs, images it cannot take); a loss that becomes NaN or infinite stops
+    training with a :class:`~course_lib.errors.NonFiniteLossError` naming the step and the rate.
     The model moves to :func:`device` (the GPU when there is one). BatchNorm layers of frozen
     blocks stay in evaluation mode, so their running statistics keep their pretrained values
     (what Keras does for ``trainable = False``).
@@ -191,14 +255,17 @@ def fit(
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
     check_regularization_args(loss, penalty, augment, label_smoothing)
     callbacks = check_callbacks(callbacks)
-    train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
-    val_loader = None if val is None else data_loader(val, batch_size)
     from course_lib.torch import device
 
     dev = device()
     model.to(dev)  # the GPU when there is one (full mode), else the CPU
+    train, val = _fit_data(model, train, loss), _fit_data(model, val, loss)
+    train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
+    val_loader = None if val is None else data_loader(val, batch_size)
     opt = _make_optimizer(model, optimizer, lr, weight_decay)
     loss_fn = _loss_fn(loss, label_smoothing)
+    watch = LossWatch(lr if isinstance(optimizer, str) else None)
+    steps = len(train_loader)
     history = History()
     bind_callbacks(callbacks, *_state_functions(model))
     start = time.perf_counter()
@@ -207,7 +274,7 @@ def fit(
             model.train()
             _frozen_batchnorm_to_eval(model)
             running = RunningMetrics(loss)
-            for xb, yb in train_loader:
+            for step, (xb, yb) in enumerate(train_loader):
                 xb, yb = xb.to(dev), yb.to(dev)
                 if augment is not None:
                     xb = augment(xb)
@@ -218,7 +285,10 @@ def fit(
                 objective.backward()
                 opt.step()
                 correct = int((outputs.argmax(1) == yb).sum()) if loss == "cross_entropy" else None
-                running.update(batch_loss.item(), len(yb), correct)
+                value = watch.check(  # .item() waits for the step: the check adds no sync
+                    batch_loss.item(), f"epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}"
+                )
+                running.update(value, len(yb), correct)
                 bar.update()
             logs = running.result()
             if val_loader is not None:
@@ -228,6 +298,14 @@ def fit(
     finish_callbacks(callbacks, history)
     history.wall_s = time.perf_counter() - start
     return history
+
+
+def _fit_data(model: nn.Module, data: Any, loss: str) -> Any:
+    """``data`` as :class:`Arrays` checked for ``loss`` and ``model``; a ``DataLoader`` (or
+    ``None``) stays as it is."""
+    if data is None or isinstance(data, DataLoader):
+        return data
+    return _check_takes(model, prepare_data(data, loss), loss)
 
 
 def _state_functions(model: nn.Module) -> tuple[Callable[[], Any], Callable[[Any], None]]:
@@ -296,16 +374,27 @@ def _outputs_and_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(data, np.ndarray):
         data = (data, np.zeros(len(data), dtype=np.int64))
+    if not isinstance(data, DataLoader):
+        data = as_arrays(data)
+        check_model_input(data.x.shape, _input_spec(model))
     loader = data_loader(data, batch_size)
     dev = _model_device(model)
     was_training = model.training
     model.eval()
     outputs, targets = [], []
-    with torch.no_grad():
-        for xb, yb in loader:
-            outputs.append(model(xb.to(dev)).cpu().numpy())
-            targets.append(yb.numpy())
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            for i, (xb, yb) in enumerate(loader):
+                try:
+                    outputs.append(model(xb.to(dev)).cpu().numpy())
+                except Exception as err:  # the first batch fails: the network does not take it
+                    if i or isinstance(err, CourseError):
+                        raise
+                    shape = data.x.shape if isinstance(data, Arrays) else (None, *xb.shape[1:])
+                    raise model_input_error(shape, err) from err
+                targets.append(yb.numpy())
+    finally:
+        model.train(was_training)
     return np.concatenate(outputs), np.concatenate(targets)
 
 

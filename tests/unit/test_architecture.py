@@ -8,7 +8,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "course_lib"
 FRAMEWORK_LIBRARIES = ("torch", "torchvision", "tensorflow", "keras", "triton")
 # The bottom layers: no course module above them, and no framework.
-FOUNDATION = ("course_lib.errors", "course_lib.atomic", "course_lib.config", "course_lib.checks")
+FOUNDATION = (
+    "course_lib.errors",
+    "course_lib.atomic",
+    "course_lib.locks",
+    "course_lib.config",
+    "course_lib.checks",
+)
 FRAMEWORK_HALVES = ("course_lib.torch", "course_lib.keras")
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
 import io
+import os
 import pickle
 import re
 import socket
@@ -80,8 +82,11 @@ def _handler(state: ServerState) -> type[http.server.BaseHTTPRequestHandler]:
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every cache in tmp_path, nothing forced offline, no proxy for loopback."""
-    for var, sub in (("COURSE_CACHE_DIR", "cache"), ("TORCH_HOME", "torch"),
-                     ("KERAS_HOME", "keras")):
+    for var, sub in (
+        ("COURSE_CACHE_DIR", "cache"),
+        ("TORCH_HOME", "torch"),
+        ("KERAS_HOME", "keras"),
+    ):
         monkeypatch.setenv(var, str(tmp_path / sub))
     if "keras" in sys.modules:  # keras read KERAS_HOME when imported: point it at tmp_path too
         from keras.src.backend import config as keras_config
@@ -100,8 +105,9 @@ def server(env: Path, monkeypatch: pytest.MonkeyPatch):
     state = ServerState()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"  # type: ignore[attr-defined]
     yield state
@@ -110,14 +116,20 @@ def server(env: Path, monkeypatch: pytest.MonkeyPatch):
     httpd.server_close()
 
 
-def _serve(state: ServerState, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes,
-           **overrides: object) -> online.ManifestEntry:
+def _serve(
+    state: ServerState, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes, **overrides: object
+) -> online.ManifestEntry:
     """Serve ``data`` and register a manifest entry ``name`` for it (checksums of ``data``)."""
     url_path = f"/files/{name}.bin"
     state.files[url_path] = data
-    fields = dict(name=name, url=state.base + url_path,  # type: ignore[attr-defined]
-                  sha256=hashlib.sha256(data).hexdigest(), size=len(data), target="datasets",
-                  description=f"test file {name}")
+    fields = dict(
+        name=name,
+        url=state.base + url_path,  # type: ignore[attr-defined]
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        target="datasets",
+        description=f"test file {name}",
+    )
     fields.update(overrides)
     e = online.ManifestEntry(**fields)  # type: ignore[arg-type]
     monkeypatch.setitem(entries._MANIFEST, name, e)
@@ -131,9 +143,14 @@ def _data(n: int = 200_000, seed: int = 0) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Download, verification, resume
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("target", "where"), [("datasets", "cache/datasets"),
-                                               ("torch_hub", "torch/hub/checkpoints"),
-                                               ("keras_models", "keras/models")])
+@pytest.mark.parametrize(
+    ("target", "where"),
+    [
+        ("datasets", "cache/datasets"),
+        ("torch_hub", "torch/hub/checkpoints"),
+        ("keras_models", "keras/models"),
+    ],
+)
 def test_download_lands_verified_where_the_framework_looks(server, monkeypatch, env, target, where):
     data = _data()
     _serve(server, monkeypatch, "blob", data, target=target)
@@ -230,12 +247,15 @@ def test_wrong_size_is_reported(server, monkeypatch):
         online.fetch("blob", progress=False)
 
 
-@pytest.mark.parametrize(("checks", "corrupt"), [
-    (("md5",), "md5"),
-    (("sha256_prefix",), "sha256_prefix"),
-    (("sha256", "md5", "sha256_prefix"), "md5"),
-    (("sha256", "md5", "sha256_prefix"), "sha256"),
-])
+@pytest.mark.parametrize(
+    ("checks", "corrupt"),
+    [
+        (("md5",), "md5"),
+        (("sha256_prefix",), "sha256_prefix"),
+        (("sha256", "md5", "sha256_prefix"), "md5"),
+        (("sha256", "md5", "sha256_prefix"), "sha256"),
+    ],
+)
 def test_md5_and_prefix_checks(server, monkeypatch, checks, corrupt):
     data = _data()
     sha = hashlib.sha256(data).hexdigest()
@@ -268,6 +288,49 @@ def test_verification_is_remembered_until_the_file_changes(server, monkeypatch):
     assert online.fetch("blob", progress=False).read_bytes() == data  # replaced by a good copy
 
 
+def test_fetches_at_the_same_time_download_once(server, monkeypatch):
+    data = _data()
+    _serve(server, monkeypatch, "blob", data)
+    paths: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: paths.append(online.fetch("blob", progress=False)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(paths) == 3 and {p.read_bytes() for p in paths} == {data}
+    assert len(server.requests) == 1  # one downloaded; the others waited for its lock
+    downloads = config.cache_dir() / "downloads"
+    assert not [p.name for p in downloads.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_during_a_download_is_a_cache_error_and_keeps_the_part(server, monkeypatch):
+    from course_lib.data.online import download
+    from course_lib.errors import CacheError
+
+    data = _data()
+    _serve(server, monkeypatch, "blob", data)
+
+    class FullDisk(io.FileIO):  # room for 50,000 bytes
+        def write(self, chunk):
+            if self.tell() + len(chunk) > 50_000:
+                chunk = chunk[: 50_000 - self.tell()]
+                super().write(chunk)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(chunk)
+
+    monkeypatch.setattr(download, "open", lambda p, mode: FullDisk(p, mode), raising=False)
+    with pytest.raises(CacheError, match=r"blob\.bin\.part: the disk is full .*COURSE_CACHE_DIR"):
+        online.fetch("blob", progress=False)
+    part = online.local_path("blob").with_name("blob.bin.part")
+    assert part.stat().st_size == 50_000  # kept: the next fetch resumes from it
+    monkeypatch.delattr(download, "open")  # room again
+    assert online.fetch("blob", progress=False).read_bytes() == data
+    assert server.requests[-1][1] == "bytes=50000-"
+
+
 def test_stalled_server_times_out_keeps_the_part_and_resumes(server, monkeypatch):
     data = _data()
     _serve(server, monkeypatch, "blob", data)
@@ -290,8 +353,9 @@ def test_unreachable_server_is_an_offline_error_not_a_socket_traceback(env, monk
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    e = online.ManifestEntry("blob", f"http://127.0.0.1:{port}/blob.bin", "0" * 64, 10,
-                             "datasets", "unreachable")
+    e = online.ManifestEntry(
+        "blob", f"http://127.0.0.1:{port}/blob.bin", "0" * 64, 10, "datasets", "unreachable"
+    )
     monkeypatch.setitem(entries._MANIFEST, "blob", e)
     start = time.monotonic()
     with pytest.raises(OfflineError) as info:
@@ -347,8 +411,16 @@ def test_cifar10_archive_is_unpacked_and_loaded(server, monkeypatch, env):
     members["cifar-10-batches-py/test_batch"] = blob
     members["cifar-10-batches-py/batches.meta"] = pickle.dumps({b"label_names": []}, protocol=2)
     real = online.entry("cifar10")
-    _serve(server, monkeypatch, "cifar10", _tar(members), target="datasets", extract=True,
-           extracted=real.extracted, filename=real.file_name)
+    _serve(
+        server,
+        monkeypatch,
+        "cifar10",
+        _tar(members),
+        target="datasets",
+        extract=True,
+        extracted=real.extracted,
+        filename=real.file_name,
+    )
 
     x, y = online.load_cifar10("train")
     assert x.shape == (15, 32, 32, 3) and x.dtype == np.uint8
@@ -370,8 +442,9 @@ def test_cifar10_archive_is_unpacked_and_loaded(server, monkeypatch, env):
 
 def test_deleted_extraction_is_redone_without_download(server, monkeypatch):
     blob, _, _ = _fake_batch(2, seed=0)
-    _serve(server, monkeypatch, "arch", _tar({"d/batch": blob}), extract=True,
-           extracted=("d/batch",))
+    _serve(
+        server, monkeypatch, "arch", _tar({"d/batch": blob}), extract=True, extracted=("d/batch",)
+    )
     path = online.fetch("arch", progress=False)
     (path.parent / "d" / "batch").unlink()
     assert not online.is_cached("arch")
@@ -380,11 +453,32 @@ def test_deleted_extraction_is_redone_without_download(server, monkeypatch):
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("bad_name", ["../evil.txt", "/tmp/evil-course-test.txt",
-                                      "d/../../evil.txt"])
+def test_an_unpack_killed_half_way_is_cleaned_up_by_the_next_fetch(server, monkeypatch):
+    blob, _, _ = _fake_batch(2, seed=0)
+    _serve(
+        server, monkeypatch, "arch", _tar({"d/batch": blob}), extract=True, extracted=("d/batch",)
+    )
+    datasets = online.local_path("arch").parent
+    orphan = datasets / ".arch-unpack-k1ll3d"  # what a kill -9 during _unpack leaves
+    (orphan / "d").mkdir(parents=True)
+    (orphan / "d" / "batch").write_bytes(blob[:100])
+    online.fetch("arch", progress=False)
+    assert (datasets / "d" / "batch").read_bytes() == blob
+    assert not list(datasets.glob(".arch-unpack-*"))
+
+
+@pytest.mark.parametrize(
+    "bad_name", ["../evil.txt", "/tmp/evil-course-test.txt", "d/../../evil.txt"]
+)
 def test_unsafe_tar_members_are_rejected(server, monkeypatch, env, bad_name):
-    _serve(server, monkeypatch, "arch", _tar({"d/ok.txt": b"ok", bad_name: b"evil"}),
-           extract=True, extracted=("d/ok.txt",))
+    _serve(
+        server,
+        monkeypatch,
+        "arch",
+        _tar({"d/ok.txt": b"ok", bad_name: b"evil"}),
+        extract=True,
+        extracted=("d/ok.txt",),
+    )
     with pytest.raises(DownloadError, match="outside"):
         online.fetch("arch", progress=False)
     datasets = online.local_path("arch").parent
@@ -449,12 +543,18 @@ def test_damaged_copy_offline_is_reported_not_deleted(env, monkeypatch):
 # Names, manifest, locations
 # ---------------------------------------------------------------------------------------------
 def test_unknown_name_lists_valid_names(env):
-    for call in (online.entry, online.local_path, online.is_cached, online.fetch,
-                 lambda n: online.fetch_all([n])):
+    for call in (
+        online.entry,
+        online.local_path,
+        online.is_cached,
+        online.fetch,
+        lambda n: online.fetch_all([n]),
+    ):
         with pytest.raises(UnknownNameError) as info:
             call("cifar100")
-        assert all(n in str(info.value) for n in ("cifar10", "resnet50_imagenet",
-                                                  "vgg16_imagenet_notop"))
+        assert all(
+            n in str(info.value) for n in ("cifar10", "resnet50_imagenet", "vgg16_imagenet_notop")
+        )
 
 
 def test_manifest_holds_the_upstream_checksums():
@@ -463,7 +563,8 @@ def test_manifest_holds_the_upstream_checksums():
     assert len(entries) == len(online.manifest())
     # keras/src/datasets/cifar10.py and torchvision/datasets/cifar.py
     assert entries["cifar10"].sha256 == (
-        "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce")
+        "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+    )
     assert entries["cifar10"].md5 == "c58f30108f718f92721af3b95e74349a"
     # the prefix torch.hub checks is the one in the file name
     resnet = entries["resnet50_imagenet"]
@@ -474,22 +575,38 @@ def test_manifest_holds_the_upstream_checksums():
         assert e.url.startswith("https://") and e.size and e.source
 
 
-@pytest.mark.parametrize("bad", [dict(sha256=None), dict(sha256="ABC"), dict(md5="0" * 31),
-                                 dict(target="desktop"), dict(sha256="1" * 64, sha256_prefix="2")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(sha256=None),
+        dict(sha256="ABC"),
+        dict(md5="0" * 31),
+        dict(target="desktop"),
+        dict(sha256="1" * 64, sha256_prefix="2"),
+    ],
+)
 def test_manifest_entries_are_validated(bad):
-    fields = dict(name="x", url="https://example.org/x", sha256="0" * 64, size=1,
-                  target="datasets", description="x")
+    fields = dict(
+        name="x",
+        url="https://example.org/x",
+        sha256="0" * 64,
+        size=1,
+        target="datasets",
+        description="x",
+    )
     with pytest.raises(ValueError):
         online.ManifestEntry(**{**fields, **bad})  # type: ignore[arg-type]
 
 
 def test_locations_follow_the_framework_rules(env, monkeypatch):
     assert online.local_path("resnet50_imagenet") == (
-        env / "torch" / "hub" / "checkpoints" / "resnet50-0676ba61.pth")
+        env / "torch" / "hub" / "checkpoints" / "resnet50-0676ba61.pth"
+    )
     assert online.local_path("vgg16_imagenet_notop").parent == env / "keras" / "models"
     assert online.local_path("cifar10") == env / "cache" / "datasets" / "cifar-10-python.tar.gz"
     if "torch" not in sys.modules:  # imported torch is asked directly instead
         monkeypatch.delenv("TORCH_HOME")
         monkeypatch.setenv("XDG_CACHE_HOME", str(env / "xdg"))
         assert online.local_path("resnet50_imagenet").parent == (
-            env / "xdg" / "torch" / "hub" / "checkpoints")
+            env / "xdg" / "torch" / "hub" / "checkpoints"
+        )

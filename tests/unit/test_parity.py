@@ -151,6 +151,19 @@ def test_mlp_accepts_and_rejects_alike(value):
     _same_outcome(lambda cl: cl.mlp(4, (8,), value))
 
 
+@pytest.mark.parametrize("value", GOOD_COUNTS + BAD_COUNTS, ids=repr)
+def test_imagenet_backbone_accepts_and_rejects_alike(value):
+    _same_outcome(lambda cl: cl.imagenet_backbone(value, pretrained=False))
+
+
+@pytest.mark.parametrize(
+    "value", [0.0, 0.5, np.float32(0.2), 1.0, -0.1, "0.2", None, True], ids=repr
+)
+def test_imagenet_backbone_dropout_and_weights_alike(value):
+    _same_outcome(lambda cl: cl.imagenet_backbone(10, pretrained=False, dropout=value))
+    _same_outcome(lambda cl: cl.imagenet_backbone(10, pretrained=value))
+
+
 @pytest.mark.parametrize("hidden", [(8, 8), [8], (), 8, "88", None, (8, 0)], ids=repr)
 def test_mlp_hidden_alike(hidden):
     _same_outcome(lambda cl: cl.mlp(4, hidden, 2))
@@ -228,3 +241,69 @@ def test_fit_rejects_alike_when_nothing_is_trainable():
         return cl.fit(model, data, quiet=True)
 
     _same_outcome(frozen_fit)
+
+
+# --- bad data (issue 20): rejected alike, with the same course error class -----------------------
+
+_R = np.random.default_rng(0)
+_X = _R.random((16, 8, 8), dtype=np.float32)
+_Y = np.arange(16) % 10
+
+
+def _nan_images():
+    x = _X.copy()
+    x[3, 2, 2] = np.nan
+    return x
+
+
+BAD_DATA = {
+    "NaN pixel": (_nan_images(), _Y),
+    "label -1": (_X, np.where(_Y == 0, -1, _Y)),
+    "label 10 of 10": (_X, np.where(_Y == 0, 10, _Y)),
+    "float labels": (_X, _Y + 0.5),
+    "whole float labels": (_X, _Y.astype(np.float32)),  # torch used to reject, Keras to accept
+    "string labels": (_X, _Y.astype(str)),
+    "one-hot labels": (_X, np.eye(10, dtype=np.float32)[_Y]),
+    "labels (N, 1)": (_X, _Y[:, None]),
+    "channels first": (_X[:, None], _Y),
+    "3 channels": (np.repeat(_X[..., None], 3, axis=-1), _Y),
+    "4x4 images": (_X[:, :4, :4], _Y),
+}
+GOOD_DATA = {
+    "int32 labels": (_X, _Y.astype(np.int32)),
+    "channels last": (_X[..., None], _Y),
+}
+
+
+def _rejected_alike(make):
+    ct, ck = _packages()
+    torch_outcome, keras_outcome = _outcome(lambda: make(ct)), _outcome(lambda: make(ck))
+    assert torch_outcome == keras_outcome, f"torch: {torch_outcome}, keras: {keras_outcome}"
+    from course_lib.errors import CourseError
+
+    kind, error = torch_outcome
+    assert kind == "error" and issubclass(error, CourseError), torch_outcome
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_fit_and_evaluate_reject_bad_data_alike(case):
+    x, y = BAD_DATA[case]
+    _rejected_alike(lambda cl: cl.fit(cl.small_cnn(10, width=4), (x, y), quiet=True, batch_size=8))
+    _rejected_alike(lambda cl: cl.evaluate(cl.small_cnn(10, width=4), (x, y)))
+
+
+@pytest.mark.parametrize("case", GOOD_DATA)
+def test_fit_accepts_good_data_alike(case):
+    x, y = GOOD_DATA[case]
+    _same_outcome(lambda cl: cl.fit(cl.small_cnn(10, width=4), (x, y), quiet=True, batch_size=8))
+
+
+@pytest.mark.parametrize("lr", [-0.01, 0.0, float("nan"), 1e6, "0.01", 0.01], ids=repr)
+def test_meta_helpers_accept_and_reject_rates_alike(lr):
+    from course_lib import data
+
+    tasks = data.sample_sinusoid_tasks(2, 3, seed=0)
+    _same_outcome(lambda cl: cl.adaptation_curve(cl.mlp_weights((1, 4, 1)), tasks, lr, 2))
+    _same_outcome(
+        lambda cl: cl.adapted_predictions(cl.mlp_weights((1, 4, 1)), tasks, np.zeros(3), lr)
+    )

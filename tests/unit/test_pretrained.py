@@ -55,8 +55,9 @@ def test_damaged_or_unrecorded_checkpoints_are_rebuilt(cl):
 
 
 def test_the_cache_key_follows_the_spec():
-    smoke, teaching = pretrained.pretrain_spec("torch", "smoke"), pretrained.pretrain_spec(
-        "torch", "teaching"
+    smoke, teaching = (
+        pretrained.pretrain_spec("torch", "smoke"),
+        pretrained.pretrain_spec("torch", "teaching"),
     )
     assert smoke.key != teaching.key
     assert pretrained.pretrain_spec("torch", "smoke", seed=1).key != smoke.key

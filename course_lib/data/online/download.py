@@ -8,11 +8,12 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from course_lib import config
+from course_lib.atomic import disk_error
 from course_lib.data.online.entries import _MANIFEST, ManifestEntry, entry
 from course_lib.data.online.locations import local_path
 from course_lib.data.online.offline import _NETWORK_ERRORS, _offline_error, _reason, _resolves
@@ -26,26 +27,15 @@ from course_lib.data.online.verify import (
     is_cached,
 )
 from course_lib.errors import DownloadError
+from course_lib.locks import exclusive
 
 DEFAULT_TIMEOUT = 30.0  # seconds of silence on the socket before a download counts as broken
 
 
-@contextlib.contextmanager
-def _lock(e: ManifestEntry) -> Iterator[None]:
-    """Hold an exclusive lock on the entry so two processes never write the same ``.part``."""
-    lock = config.cache_dir() / "downloads" / f"{e.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; the hash check still catches a mix-up
-        yield
-        return
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _lock(e: ManifestEntry) -> contextlib.AbstractContextManager[None]:
+    """The entry's inter-process lock: one process downloads (and unpacks), the others wait."""
+    target = config.cache_dir() / "downloads" / e.name
+    return exclusive(target, what=f"the download {e.name!r}")
 
 
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool) -> Any:
@@ -117,6 +107,23 @@ def _copy_body(
     """Append the response body to ``part`` (from scratch when ``offset`` is 0)."""
     length = response.headers.get("Content-Length")
     total = e.size or (offset + int(length) if length and length.isdigit() else None)
+    try:
+        _append(e, response, part, offset, total, progress)
+    except OSError as err:
+        error = disk_error(part, err, written=part.stat().st_size if part.exists() else None)
+        if error is None:
+            raise
+        raise error from None  # the partial file is kept: the next fetch resumes from it
+
+
+def _append(
+    e: ManifestEntry,
+    response: http.client.HTTPResponse,
+    part: Path,
+    offset: int,
+    total: int | None,
+    progress: bool,
+) -> None:
     written = offset
     with (
         open(part, "ab" if offset else "wb") as f,

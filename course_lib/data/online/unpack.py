@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tarfile
@@ -29,8 +30,14 @@ def _safe_members(archive: tarfile.TarFile, name: str) -> list[tarfile.TarInfo]:
 
 
 def _unpack(e: ManifestEntry, path: Path) -> None:
-    """Unpack the verified archive next to itself: into a temp dir first, then move into place."""
+    """Unpack the verified archive next to itself: into a temp dir first, then move into place.
+
+    The caller holds the entry's lock (``fetch``), so a temp dir already there was left by an
+    unpack that was killed: it is removed first.
+    """
     dest = path.parent
+    for orphan in dest.glob(f".{glob.escape(e.name)}-unpack-*"):
+        shutil.rmtree(orphan, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix=f".{e.name}-unpack-"))
     try:
         with tarfile.open(path) as archive:

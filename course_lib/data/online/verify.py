@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from course_lib import config
+from course_lib.atomic import atomic_write_text
 from course_lib.data.online.entries import ManifestEntry, entry, manifest
 from course_lib.data.online.locations import local_path
 
@@ -74,11 +74,8 @@ def _stamp_key(e: ManifestEntry, path: Path) -> dict[str, object]:
 
 
 def _write_stamp(e: ManifestEntry, path: Path) -> None:
-    stamp = _stamp_path(e)
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stamp.with_name(stamp.name + ".tmp")
-    tmp.write_text(json.dumps(_stamp_key(e, path)))
-    os.replace(tmp, stamp)
+    # Atomic with a temp of its own: processes checking the same file at once may all write it.
+    atomic_write_text(_stamp_path(e), json.dumps(_stamp_key(e, path)))
 
 
 def _verified(e: ManifestEntry, path: Path) -> bool:

@@ -25,7 +25,7 @@ PYTEST := $(PY) -m pytest
 # braces keep pip's own exit status (pipefail): a failed install must stop `make setup`.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup course test test-fast test-claims lint lab doctor report notebooks exercises bench clean
+.PHONY: help setup real-data course test test-fast test-claims lint lab doctor report notebooks exercises bench clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -43,7 +43,22 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 	@echo "== $(VENV) ready"
 
-setup: $(STAMP)
+setup: $(STAMP) real-data
+
+# Fashion-MNIST, the lessons' real images: Debian's dataset-fashion-mnist (31 MB). Installed here
+# only where that needs no password (root, or sudo without one); elsewhere a one-line hint.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+APT_FASHION := apt-get install -y -q --no-install-recommends dataset-fashion-mnist
+real-data:
+	@if [ -f $(FASHION_MNIST) ] || [ -n "$${COURSE_FASHION_MNIST_DIR:-}" ]; then exit 0; fi; \
+	hint="sudo apt-get install dataset-fashion-mnist (or see README: Real images)"; \
+	if ! command -v apt-get > /dev/null; then echo "== real images: not Debian/Ubuntu; $$hint"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2> /dev/null; then sudo="sudo -n"; \
+	else echo "== real images (Fashion-MNIST) missing: run $$hint"; exit 0; fi; \
+	echo "== installing Debian's dataset-fashion-mnist (real images, 31 MB)"; \
+	$$sudo $(APT_FASHION) > /dev/null 2>&1 \
+	  || { $$sudo apt-get update -q > /dev/null 2>&1 && $$sudo $(APT_FASHION) > /dev/null 2>&1; } \
+	  || echo "== could not install it; run $$hint"
 
 course: setup
 	$(VENV)/bin/course run $(LESSONS)

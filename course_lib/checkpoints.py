@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,25 @@ from typing import Any
 from course_lib.atomic import atomic_write
 from course_lib.errors import CheckpointError
 
-__all__ = ["CHECKPOINT_FORMAT", "atomic_write", "check_meta", "existing_checkpoint", "unreadable"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "atomic_write",
+    "check_meta",
+    "existing_checkpoint",
+    "file_sha256",
+    "unreadable",
+]
 
 CHECKPOINT_FORMAT = "course-checkpoint-v1"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file (a checkpoint, a weights file), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def check_meta(value: Any, where: str = "meta") -> None:

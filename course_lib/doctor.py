@@ -148,7 +148,7 @@ def _keras_device() -> Check:
 
 
 def check_runtime(framework: str | None = None) -> list[Check]:
-    """Mode, device(s), network, Jupyter kernel and cache directory."""
+    """Mode, device(s), network, Jupyter kernel, real images and cache directory."""
     checks = []
     try:
         mode = config.resolve_mode()
@@ -183,11 +183,33 @@ def check_runtime(framework: str | None = None) -> list[Check]:
         )
     )
     checks.append(_check_kernel())
+    checks.append(_check_real_images())
     try:
         checks.append(Check("cache dir", True, "writable", str(config.cache_dir())))
     except CourseError as err:
         checks.append(Check("cache dir", False, "not writable", str(err)))
     return checks
+
+
+def _check_real_images() -> Check:
+    """Fashion-MNIST's files (Debian's ``dataset-fashion-mnist``), the lessons' real images."""
+    from course_lib.data import fashion_mnist
+
+    missing = fashion_mnist.missing_files()
+    if not missing:
+        return Check(
+            "real images",
+            True,
+            "Fashion-MNIST",
+            "found: " + ", ".join(str(d) for d in fashion_mnist.search_dirs() if d.is_dir()),
+        )
+    return Check(
+        "real images",
+        False,
+        "Fashion-MNIST missing",
+        "install Debian's package: `sudo apt-get install dataset-fashion-mnist` (31 MB), or "
+        f"set {fashion_mnist.DIR_ENV} to a folder with its four *-ubyte.gz files",
+    )
 
 
 def _check_kernel() -> Check:

@@ -35,6 +35,7 @@ import numpy as np
 
 from course_lib import config
 from course_lib.atomic import atomic_write_text, remove_orphans_once
+from course_lib.checkpoints import file_sha256
 from course_lib.errors import CheckpointError
 from course_lib.frameworks import check_framework
 from course_lib.locks import exclusive
@@ -148,14 +149,6 @@ def checkpoint_path(spec: PretrainSpec) -> Path:
 
 def _record_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_record(path: Path) -> dict[str, Any]:

@@ -62,6 +62,11 @@ def _find(name: str) -> Path | None:
     return None
 
 
+def missing_files() -> list[str]:
+    """The Fashion-MNIST files not found in :func:`search_dirs` (empty: all four are there)."""
+    return [name for name in SHA256 if _find(name) is None]
+
+
 def _missing_error(name: str) -> OfflineError:
     looked = ", ".join(str(d) for d in search_dirs())
     return OfflineError(

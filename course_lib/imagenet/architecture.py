@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from course_lib.errors import ArgumentError
+from course_lib import checks
+from course_lib.errors import ArgumentError, ArgumentTypeError
 
 T = TypeVar("T")
 
@@ -130,3 +131,18 @@ def check_channels(channels: int | None, shape: tuple) -> None:
         "Keep the colour channels only (e.g. images[..., :3] drops an alpha channel), or "
         "convert to grayscale (images.mean(axis=-1))."
     )
+
+
+def check_backbone_args(
+    num_classes: object, pretrained: object, dropout: object
+) -> tuple[int, bool, float]:
+    """``imagenet_backbone``'s arguments, checked once for both frameworks: ``(classes, whether
+    the head is new, dropout)``; ``num_classes=None`` keeps the 1,000 ImageNet classes."""
+    fresh_head = num_classes is not None
+    classes = checks.positive_int(
+        "num_classes", NUM_CLASSES if num_classes is None else num_classes
+    )
+    rate = checks.fraction("dropout", dropout)
+    if not isinstance(pretrained, bool):
+        raise ArgumentTypeError(f"pretrained must be True or False, got {pretrained!r}.")
+    return classes, fresh_head, rate

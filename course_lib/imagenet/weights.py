@@ -12,7 +12,6 @@ and two kernels starting together build it once (:func:`course_lib.locks.build_o
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import pickle
 import struct
@@ -25,6 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from course_lib import config, locks
+from course_lib.checkpoints import file_sha256
 from course_lib.data.cache import load_arrays, save_arrays
 from course_lib.errors import CheckpointError, CourseError
 from course_lib.imagenet.architecture import course_state
@@ -51,15 +51,6 @@ def weights_file() -> Path:
             "restart the kernel."
         )
     return Path(spec.origin).parent / "models" / WEIGHTS_NAME
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_weights_file(path: Path, expected: str = WEIGHTS_SHA256) -> Path:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import keras
 
-from course_lib import checks
-from course_lib.errors import ArgumentTypeError
 from course_lib.imagenet import architecture as arch
 from course_lib.imagenet.weights import keras_weights
 
@@ -106,12 +104,7 @@ def imagenet_backbone(
     :func:`course_lib.imagenet.class_names`); a number: a fresh, randomly initialised ``dense``.
     ``pretrained=False``: the same network with random weights (training from scratch).
     """
-    fresh_head = num_classes is not None
-    num_classes = arch.NUM_CLASSES if num_classes is None else num_classes
-    num_classes = checks.positive_int("num_classes", num_classes)
-    dropout = checks.fraction("dropout", dropout)
-    if not isinstance(pretrained, bool):
-        raise ArgumentTypeError(f"pretrained must be True or False, got {pretrained!r}.")
+    num_classes, fresh_head, dropout = arch.check_backbone_args(num_classes, pretrained, dropout)
     model = keras.Sequential(
         [
             keras.Input((None, None, None)),

@@ -14,8 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib import checks
-from course_lib.errors import ArgumentTypeError
 from course_lib.imagenet import architecture as arch
 from course_lib.imagenet.weights import verified_weights_file
 
@@ -116,12 +114,7 @@ def imagenet_backbone(
     :func:`course_lib.imagenet.class_names`); a number: a fresh, randomly initialised ``linear``.
     ``pretrained=False``: the same network with random weights (training from scratch).
     """
-    fresh_head = num_classes is not None
-    num_classes = arch.NUM_CLASSES if num_classes is None else num_classes
-    num_classes = checks.positive_int("num_classes", num_classes)
-    dropout = checks.fraction("dropout", dropout)
-    if not isinstance(pretrained, bool):
-        raise ArgumentTypeError(f"pretrained must be True or False, got {pretrained!r}.")
+    num_classes, fresh_head, dropout = arch.check_backbone_args(num_classes, pretrained, dropout)
     blocks: list[tuple[str, nn.Module]] = [
         ("preprocess", Preprocess()),
         ("stem", _conv_bn(3, arch.STEM_CHANNELS, 3, 2)),

@@ -79,6 +79,7 @@ def test_doctor_reports_every_package_and_the_runtime(capsys):
         "device (keras)",
         "network",
         "jupyter kernel",
+        "real images",
         "cache dir",
     ):
         assert name in names
@@ -104,6 +105,18 @@ def test_doctor_fails_on_a_bad_mode_and_a_missing_package(monkeypatch, capsys):
     assert "[FAIL] no-such-package" in capsys.readouterr().out
     with pytest.raises(ValueError, match="framework"):
         doctor.check_environment("jax")
+
+
+def test_doctor_says_where_the_real_images_are_and_how_to_get_them(monkeypatch, tmp_path):
+    from course_lib.data import fashion_mnist
+
+    monkeypatch.setenv(fashion_mnist.DIR_ENV, str(tmp_path))  # an empty folder: nothing there
+    check = doctor._check_real_images()
+    assert not check.ok and "apt-get install dataset-fashion-mnist" in check.detail
+    for name in fashion_mnist.SHA256:
+        (tmp_path / f"{name}.gz").write_bytes(b"")
+    check = doctor._check_real_images()
+    assert check.ok and str(tmp_path) in check.detail
 
 
 def test_doctor_accepts_the_gpu_build_of_tensorflow_in_place_of_the_cpu_build(monkeypatch):
@@ -183,10 +196,21 @@ def test_claims_overview_puts_one_table_claim_on_one_row_whatever_its_statement(
     from course_lib import report
 
     def result(framework, best, value):
-        claim = {"claim_id": "best_technique_improves_val", "statement": f"{best} helps",
-                 "direction": ">=", "threshold": 5.0, "value": value, "holds": value >= 5}
-        free = {"statement": f"free-form {framework}", "direction": ">=", "threshold": 1.0,
-                "value": 2.0, "holds": True}
+        claim = {
+            "claim_id": "best_technique_improves_val",
+            "statement": f"{best} helps",
+            "direction": ">=",
+            "threshold": 5.0,
+            "value": value,
+            "holds": value >= 5,
+        }
+        free = {
+            "statement": f"free-form {framework}",
+            "direction": ">=",
+            "threshold": 1.0,
+            "value": 2.0,
+            "holds": True,
+        }
         return {"lesson": "03_regularization", "framework": framework, "mode": "teaching",
                 "claims": [claim, free]}  # fmt: skip
 

@@ -56,6 +56,25 @@ def test_another_thread_waits_and_a_timeout_says_why(tmp_path, capsys):
     assert "building the toy dataset" in capsys.readouterr().err
 
 
+def test_a_quiet_lock_waits_without_a_word(tmp_path, capsys):
+    target = tmp_path / "runs.json"
+    outcome = []
+
+    def other():
+        try:
+            with locks.exclusive(target, what="the run records", timeout=0.2, quiet=True):
+                outcome.append("got it")
+        except CacheError as err:
+            outcome.append(err)
+
+    with locks.exclusive(target):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert isinstance(outcome[0], CacheError)  # it did wait (and gave up), in silence
+    assert capsys.readouterr().err == ""
+
+
 def test_a_killed_holder_releases_the_lock(tmp_path, capsys):
     target = tmp_path / "entry"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -26,7 +26,7 @@ from course_lib.checkpoints import (
     existing_checkpoint,
     unreadable,
 )
-from course_lib.errors import CheckpointError, UnknownNameError
+from course_lib.errors import ArgumentError, CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
 
 _META_KEY = "__course_meta__"
@@ -231,8 +231,30 @@ def copy_model(model: keras.Model) -> keras.Model:
     return clone
 
 
-def feature_extractor(model: keras.Model) -> keras.Model:
-    """The model without its final Dense layer (shares the weights): inputs -> features."""
+@keras.saving.register_keras_serializable(package="course_lib")
+class GlobalPool(keras.layers.Layer):
+    """Average image features ``(N, H, W, C)`` over height and width to ``(N, C)``; pass
+    feature vectors ``(N, F)`` through unchanged."""
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.mean(x, axis=(1, 2)) if len(x.shape) == 4 else x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], input_shape[-1]) if len(input_shape) == 4 else input_shape
+
+
+def feature_extractor(model: keras.Model, layer: str | None = None) -> keras.Model:
+    """The model up to its features (shares the weights): inputs -> one vector per input.
+
+    ``layer=None``: everything before the final Dense layer (what the head's classifier sees).
+    ``layer="block2"``: the blocks up to and including that one, then a global average over
+    height and width — earlier, more generic features (lesson 01: which layer to transfer from).
+    """
+    if layer is not None:
+        body = _blocks_through(model, layer)
+        return keras.Sequential(
+            [_model_input(model), *body, GlobalPool(name="pool")], name=f"{model.name}_{layer}"
+        )
     blocks = _blocks(model)
     if not blocks or blocks[-1].name != "head":
         raise _unknown("head", layer_names(model))
@@ -241,6 +263,19 @@ def feature_extractor(model: keras.Model) -> keras.Model:
     if not isinstance(head, keras.layers.Dense):
         body += list(head.layers[:-1])
     return keras.Sequential([_model_input(model), *body], name=f"{model.name}_features")
+
+
+def _blocks_through(model: keras.Model, layer: object) -> list[keras.layers.Layer]:
+    """The top-level blocks from the first through ``layer`` (not the head: it classifies)."""
+    names = layer_names(model)
+    if not isinstance(layer, str) or layer not in names:
+        raise _unknown(layer, names)
+    if layer == "head":
+        raise ArgumentError(
+            "layer='head' is the classifier, not a feature layer: use layer=None for what the "
+            f"head sees, or a block before it ({', '.join(n for n in names if n != 'head')})."
+        )
+    return _blocks(model)[: names.index(layer) + 1]
 
 
 def _kind(block: keras.layers.Layer) -> str:

@@ -570,14 +570,17 @@ def predict(model: keras.Model, data: Any, batch_size: int | None = None) -> np.
     return outputs
 
 
-def features(model: keras.Model, data: Any, batch_size: int | None = None) -> np.ndarray:
-    """What the model's last Dense layer sees: one feature vector per image, ``(N, features)``.
+def features(
+    model: keras.Model, data: Any, batch_size: int | None = None, *, layer: str | None = None
+) -> np.ndarray:
+    """One feature vector per image, ``(N, features)``: what the model's last Dense layer sees
+    (``layer=None``), or the globally pooled output of block ``layer`` (e.g. ``"block2"``).
 
-    For ``small_cnn`` that is the globally pooled output of ``block4`` (``4 * width`` numbers).
+    For ``small_cnn`` the default is the pooled output of ``block4`` (``4 * width`` numbers).
     """
     from course_lib.keras.models import feature_extractor
 
-    return predict(feature_extractor(model), data, batch_size)
+    return predict(feature_extractor(model, layer), data, batch_size)
 
 
 def _all_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:

@@ -24,7 +24,7 @@ from course_lib.checkpoints import (
     existing_checkpoint,
     unreadable,
 )
-from course_lib.errors import CheckpointError, UnknownNameError
+from course_lib.errors import ArgumentError, CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
 
 
@@ -184,9 +184,24 @@ def copy_model(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model)
 
 
-def feature_extractor(model: nn.Module) -> nn.Module:
-    """The model without its final linear layer (shares the weights): inputs -> features."""
+class GlobalPool(nn.Module):
+    """Average image features ``(N, C, H, W)`` over height and width to ``(N, C)``; pass
+    feature vectors ``(N, F)`` through unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3)) if x.dim() == 4 else x
+
+
+def feature_extractor(model: nn.Module, layer: str | None = None) -> nn.Module:
+    """The model up to its features (shares the weights): inputs -> one vector per input.
+
+    ``layer=None``: everything before the final linear layer (what the head's classifier sees).
+    ``layer="block2"``: the blocks up to and including that one, then a global average over
+    height and width — earlier, more generic features (lesson 01: which layer to transfer from).
+    """
     children = dict(model.named_children())
+    if layer is not None:
+        return nn.Sequential(*_blocks_through(model, layer), GlobalPool())
     if "head" not in children:
         raise _unknown_layer(model, "head")
     body = [module for name, module in children.items() if name != "head"]
@@ -194,6 +209,20 @@ def feature_extractor(model: nn.Module) -> nn.Module:
     if isinstance(head, nn.Sequential):
         body += [module for name, module in head.named_children() if name != "linear"]
     return nn.Sequential(*body)
+
+
+def _blocks_through(model: nn.Module, layer: object) -> list[nn.Module]:
+    """The top-level blocks from the first through ``layer`` (not the head: it classifies)."""
+    names = layer_names(model)
+    if not isinstance(layer, str) or layer not in names:
+        raise _unknown_layer(model, layer)
+    if layer == "head":
+        raise ArgumentError(
+            "layer='head' is the classifier, not a feature layer: use layer=None for what the "
+            f"head sees, or a block before it ({', '.join(n for n in names if n != 'head')})."
+        )
+    children = dict(model.named_children())
+    return [children[name] for name in names[: names.index(layer) + 1]]
 
 
 def _kind(name: str, module: nn.Module) -> str:

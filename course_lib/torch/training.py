@@ -326,14 +326,17 @@ def predict(model: nn.Module, data: Any, batch_size: int | None = None) -> np.nd
     return outputs
 
 
-def features(model: nn.Module, data: Any, batch_size: int | None = None) -> np.ndarray:
-    """What the model's last linear layer sees: one feature vector per image, ``(N, features)``.
+def features(
+    model: nn.Module, data: Any, batch_size: int | None = None, *, layer: str | None = None
+) -> np.ndarray:
+    """One feature vector per image, ``(N, features)``: what the model's last linear layer sees
+    (``layer=None``), or the globally pooled output of block ``layer`` (e.g. ``"block2"``).
 
-    For ``small_cnn`` that is the globally pooled output of ``block4`` (``4 * width`` numbers).
+    For ``small_cnn`` the default is the pooled output of ``block4`` (``4 * width`` numbers).
     """
     from course_lib.torch.models import feature_extractor
 
-    return predict(feature_extractor(model), data, batch_size)
+    return predict(feature_extractor(model, layer), data, batch_size)
 
 
 def recalibrate_batchnorm(model: nn.Module, data: Any, batch_size: int | None = None) -> None:

@@ -94,6 +94,18 @@ def test_grayscale_and_small_images_agree_too():
     assert np.abs(ct.predict(imagenet_model(ct), rgb) - torch_logits).max() < 1e-5
 
 
+def test_mid_level_features_agree_and_have_each_stages_width():
+    """``features(layer=...)``: the pooled output of one block, the same in both frameworks."""
+    ct, ck = _both()
+    gray = photos(64).mean(axis=-1)
+    for layer, width in (("stem", 32), ("block5", 112), ("top", 1280)):
+        found = {
+            cl.FRAMEWORK: cl.features(imagenet_model(cl), gray, layer=layer) for cl in (ct, ck)
+        }
+        assert found["torch"].shape == found["keras"].shape == (3, width)
+        assert np.abs(found["torch"] - found["keras"]).max() < 1e-4, layer
+
+
 def test_blocks_and_parameter_counts_match():
     summaries = []
     for cl in _both():

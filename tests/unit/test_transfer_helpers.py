@@ -41,6 +41,22 @@ def test_features_are_the_pooled_block4_outputs(cl):
     assert cl.features(cl.mlp(4, (16, 8), 2), np.ones((3, 4), np.float32)).shape == (3, 8)
 
 
+def test_features_of_an_earlier_block_are_its_pooled_output(cl):
+    model = cl.small_cnn(10, width=8)
+    assert cl.features(model, IMAGES, layer="block2").shape == (6, 16)  # 2 * width channels
+    assert cl.features(model, IMAGES, layer="block1").shape == (6, 8)
+    assert np.array_equal(cl.features(model, IMAGES, layer="block4"), cl.features(model, IMAGES))
+    mlp = cl.mlp(4, (16, 8), 2)  # feature vectors pass the pooling unchanged
+    assert cl.features(mlp, np.ones((3, 4), np.float32), layer=cl.layer_names(mlp)[0]).shape == (
+        3,
+        16,
+    )
+    with pytest.raises(UnknownNameError, match="valid layers: block1"):
+        cl.features(model, IMAGES, layer="block9")
+    with pytest.raises(ValueError, match="layer='head' is the classifier"):
+        cl.features(model, IMAGES, layer="head")
+
+
 def test_replace_head_of_an_mlp_and_bad_input(cl):
     model = cl.replace_head(cl.mlp(4, (16,), 1), 3)
     assert cl.predict(model, np.ones((2, 4), np.float32)).shape == (2, 3)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.errors import ArgumentError, ArgumentTypeError
+from course_lib.errors import ArgumentError, ArgumentTypeError, UnknownNameError
 
 MAX_LEARNING_RATE = 10.0
 """Learning rates at or above this are typing slips (``1e3`` for ``1e-3``), not experiments."""
@@ -234,3 +234,16 @@ def class_labels(
             "classes."
         )
     return labels
+
+
+def feature_layer(layer: Any, names: Sequence[str]) -> int:
+    """The position of block ``layer`` among a model's top-level ``names``, for features taken
+    after it; the head is the classifier, not a feature layer."""
+    if not isinstance(layer, str) or layer not in names:
+        raise UnknownNameError(f"Unknown layer {layer!r}; valid layers: {', '.join(names)}.")
+    if layer == "head":
+        raise ArgumentError(
+            "layer='head' is the classifier, not a feature layer: use layer=None for what the "
+            f"head sees, or a block before it ({', '.join(n for n in names if n != 'head')})."
+        )
+    return list(names).index(layer)

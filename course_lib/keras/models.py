@@ -26,7 +26,7 @@ from course_lib.checkpoints import (
     existing_checkpoint,
     unreadable,
 )
-from course_lib.errors import ArgumentError, CheckpointError, UnknownNameError
+from course_lib.errors import CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
 
 _META_KEY = "__course_meta__"
@@ -267,15 +267,7 @@ def feature_extractor(model: keras.Model, layer: str | None = None) -> keras.Mod
 
 def _blocks_through(model: keras.Model, layer: object) -> list[keras.layers.Layer]:
     """The top-level blocks from the first through ``layer`` (not the head: it classifies)."""
-    names = layer_names(model)
-    if not isinstance(layer, str) or layer not in names:
-        raise _unknown(layer, names)
-    if layer == "head":
-        raise ArgumentError(
-            "layer='head' is the classifier, not a feature layer: use layer=None for what the "
-            f"head sees, or a block before it ({', '.join(n for n in names if n != 'head')})."
-        )
-    return _blocks(model)[: names.index(layer) + 1]
+    return _blocks(model)[: checks.feature_layer(layer, layer_names(model)) + 1]
 
 
 def _kind(block: keras.layers.Layer) -> str:

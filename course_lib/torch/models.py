@@ -24,7 +24,7 @@ from course_lib.checkpoints import (
     existing_checkpoint,
     unreadable,
 )
-from course_lib.errors import ArgumentError, CheckpointError, UnknownNameError
+from course_lib.errors import CheckpointError, UnknownNameError
 from course_lib.summary import LayerRow, format_summary
 
 
@@ -214,15 +214,8 @@ def feature_extractor(model: nn.Module, layer: str | None = None) -> nn.Module:
 def _blocks_through(model: nn.Module, layer: object) -> list[nn.Module]:
     """The top-level blocks from the first through ``layer`` (not the head: it classifies)."""
     names = layer_names(model)
-    if not isinstance(layer, str) or layer not in names:
-        raise _unknown_layer(model, layer)
-    if layer == "head":
-        raise ArgumentError(
-            "layer='head' is the classifier, not a feature layer: use layer=None for what the "
-            f"head sees, or a block before it ({', '.join(n for n in names if n != 'head')})."
-        )
     children = dict(model.named_children())
-    return [children[name] for name in names[: names.index(layer) + 1]]
+    return [children[name] for name in names[: checks.feature_layer(layer, names) + 1]]
 
 
 def _kind(name: str, module: nn.Module) -> str:

@@ -131,14 +131,54 @@ def _both(teaching_results, lesson):
 # pretrains its own network and chooses each strategy's rate on its own validation split, so single
 # cells differ (2026-12-05, tuned rates: up to 11 points on naive fine-tuning at K = 1, 17-23 points
 # on "naive at the careful rate", where the frameworks chose different careful rates). What must
-# agree is the order: wherever one framework puts a strategy more than STORY_POINTS ahead of another
-# at the same K (about 3 standard errors of a 3-seed mean difference at K = 1), the other framework
-# must not put it behind. A broken strategy (10-30 points down) breaks that order.
+# agree is the order the lesson reads: wherever one framework puts a strategy more than STORY_POINTS
+# ahead of another at the same K (about 3 standard errors of a 3-seed mean difference at K = 1), the
+# other framework must not put it behind. A broken strategy (10-30 points down) breaks that order.
 STORY_POINTS = 5.0
+
+# Pairs the lesson does not order, because no order holds across builds: naive fine-tuning (at
+# either rate) against training from scratch at K = 1. It depends on how much of the pretrained
+# network one label per class and a random head wipe out, which depends on the pretrained network
+# itself: the stop-28 build had Keras naive ahead of scratch, the stop-29 builds (same code, another
+# CPU; the Keras pretrained checkpoint differs with the CPU's kernels) had it 4 points behind
+# (61.0 vs 65.0 %) while PyTorch stayed 29 points ahead. The lesson says there is no stable order.
+UNORDERED = {
+    frozenset({"glyphs_from_scratch", "glyphs_naive_fine_tune"}),
+    frozenset({"glyphs_from_scratch", "glyphs_naive_at_careful_rate"}),
+}
 
 
 def _glyph_cells(results):
     return {n: v for n, v in results["metrics"].items() if n.startswith("glyphs_")}
+
+
+def _story_pairs(names):
+    """The ordered pairs (a, b) of one label budget's rows whose order the lesson reads."""
+    return [
+        (a, b)
+        for a in names
+        for b in names
+        if a != b and frozenset({a.rsplit("_k", 1)[0], b.rsplit("_k", 1)[0]}) not in UNORDERED
+    ]
+
+
+def test_lesson_02_story_pairs_leave_out_only_naive_vs_scratch():
+    names = [
+        f"glyphs_{row}_k1"
+        for row in (
+            "from_scratch",
+            "linear_probe",
+            "naive_fine_tune",
+            "gradual_unfreezing",
+            "discriminative_lrs",
+            "naive_at_careful_rate",
+        )
+    ]
+    pairs = _story_pairs(names)
+    assert len(pairs) == 6 * 5 - 4
+    assert ("glyphs_naive_fine_tune_k1", "glyphs_from_scratch_k1") not in pairs
+    assert ("glyphs_gradual_unfreezing_k1", "glyphs_from_scratch_k1") in pairs
+    assert ("glyphs_naive_fine_tune_k1", "glyphs_naive_at_careful_rate_k1") in pairs
 
 
 def test_lesson_02_frameworks_tell_the_same_story_in_the_comparison(teaching_results):
@@ -146,18 +186,19 @@ def test_lesson_02_frameworks_tell_the_same_story_in_the_comparison(teaching_res
     cells = {fw: _glyph_cells(results) for fw, results in runs.items()}
     assert set(cells["torch"]) == set(cells["keras"]), cells
     assert len(cells["torch"]) == 12, sorted(cells["torch"])  # 6 rows x 2 label budgets
+    known = {row for pair in UNORDERED for row in pair}
+    assert known <= {n.rsplit("_k", 1)[0] for n in cells["torch"]}, "UNORDERED names a lost row"
     by_k: dict[str, list[str]] = {}
     for name in cells["torch"]:
         by_k.setdefault(name.rsplit("_k", 1)[1], []).append(name)
     separated, contradictions = 0, []
     for first, second in (("torch", "keras"), ("keras", "torch")):
         for names in by_k.values():
-            for a in names:
-                for b in names:
-                    if 100 * (cells[first][a] - cells[first][b]) > STORY_POINTS:
-                        separated += 1
-                        if cells[second][a] < cells[second][b]:
-                            contradictions.append(f"{first}: {a} > {b}; {second}: {a} < {b}")
+            for a, b in _story_pairs(names):
+                if 100 * (cells[first][a] - cells[first][b]) > STORY_POINTS:
+                    separated += 1
+                    if cells[second][a] < cells[second][b]:
+                        contradictions.append(f"{first}: {a} > {b}; {second}: {a} < {b}")
     assert separated, "no two strategies differ clearly: the comparison says nothing"
     assert not contradictions, "the frameworks order the strategies differently:\n" + "\n".join(
         contradictions

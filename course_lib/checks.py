@@ -247,3 +247,37 @@ def feature_layer(layer: Any, names: Sequence[str]) -> int:
             f"head sees, or a block before it ({', '.join(n for n in names if n != 'head')})."
         )
     return list(names).index(layer)
+
+
+def feature_layers(layers: Any, names: Sequence[str]) -> list[str]:
+    """Several blocks to take pooled features after (``features(model, x, layer=[...])``): a
+    non-empty list of distinct block names, each checked like :func:`feature_layer`; returned in
+    the network's order."""
+    if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
+        raise ArgumentTypeError(
+            f"layer must be one block name or a non-empty list of them, got {layers!r}."
+        )
+    positions = [feature_layer(layer, names) for layer in layers]
+    if len(set(positions)) != len(positions):
+        raise ArgumentError(f"layer lists a block twice: {list(layers)}; name each block once.")
+    return [names[i] for i in sorted(positions)]
+
+
+BATCHNORM_MODES = {
+    "train": "BatchNorm layers of trainable blocks normalise with each batch's statistics, "
+    "update their running statistics and train their scale and shift (training from scratch, "
+    "or plenty of data)",
+    "frozen": "every BatchNorm layer normalises with its running statistics, which stay as they "
+    "are, and its scale and shift do not train, whether or not its block is frozen "
+    "(fine-tuning a pretrained network on a few images per class)",
+}
+"""``fit(..., batchnorm=...)``: what each value does (the error message lists them)."""
+
+
+def batchnorm_mode(value: Any) -> str:
+    """``fit``'s ``batchnorm``: ``"train"`` or ``"frozen"``, else an :class:`ArgumentError`
+    saying what each does."""
+    if not isinstance(value, str) or value not in BATCHNORM_MODES:
+        modes = "; ".join(f"{name!r}: {what}" for name, what in BATCHNORM_MODES.items())
+        raise ArgumentError(f"batchnorm must be 'train' or 'frozen', got {value!r}. {modes}.")
+    return value

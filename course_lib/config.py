@@ -35,7 +35,7 @@ OFFLINE_ENV = "COURSE_OFFLINE"
 # Label budgets (labelled examples per class, or support points per task) are named k_<role>:
 #   k_few / k_more / k_most  a lesson's increasing budgets, compared side by side (e.g. K = 1 / 5);
 #   k_<what>                 the budget of one part of a lesson: k_demo, k_digits, k_imagenet,
-#                            k_mlp, k_l2sp, k_sinusoid, k_new, k_source, k_close, k_far;
+#                            k_fashion, k_mlp, k_l2sp, k_sinusoid, k_new, k_source, k_close, k_far;
 #   k_<what>_more            a second, larger budget of that part (k_digits_more, k_sinusoid_more).
 # No other knob starts with "k" or contains "_k" (tests/unit/test_config.py checks the scheme).
 # Library arguments keep their own names (EpisodeSampler(k_shot=...), glyph_tasks(new_k=...)).
@@ -72,14 +72,24 @@ SIZES: dict[str, dict[str, dict[str, int | float]]] = {
 # parameter tables nbval checks do not change), K labelled images per class (k_few, k_more;
 # k_digits on the handwritten digits, lesson 02's k_demo too), budgets in optimizer
 # steps (a fixed number of epochs would give K = 15 fifteen times the training of K = 1).
-# Section 8 of lesson 01 (ImageNet network, CIFAR-10, k_imagenet): a code-path check outside full
+# Section 12 of lesson 01 (ImageNet network, CIFAR-10, k_imagenet): a code-path check outside full
 # mode. Lesson 01's val_per_class: validation images per class of section 4's split, the only
 # images its learning curves are drawn on.
 _IMAGENET_CHECK = {"imagenet_images": 20, "k_imagenet": 1, "imagenet_eval": 20, "imagenet_size": 32,
                    "imagenet_batch": 10, "imagenet_probe_steps": 2, "imagenet_scratch_steps": 1}
+# Sections 1-4 of lesson 01, the ImageNet network on Fashion-MNIST: fashion_pool training photos to
+# draw K = k_fashion (+ fashion_val validation) per class from, fashion_test test photos, all
+# resized to fashion_size px; probe_layers: the blocks whose pooled features are probed;
+# fashion_steps optimizer steps of fashion_batch images (a divisor of K x 10: no ragged last
+# batch to upset BatchNorm) per strategy, its rate from fashion_rates (chosen on validation).
+_FASHION_TEACHING = {"fashion_size": 32, "fashion_pool": 1000, "fashion_test": 1000,
+                     "k_fashion": 5, "fashion_val": 10, "fashion_steps": 100, "fashion_batch": 10,
+                     "fashion_rates": (1e-3, 1e-2),
+                     "probe_layers": ("block2", "block3", "block4", "block5", "block6", "top")}
 _TRANSFER_TEACHING = {"n_way": 20, "k_few": 1, "k_more": 5, "val_per_class": 5, "seeds": 3,
                       "batch_size": 16, "probe_steps": 100, "scratch_steps": 200, "k_digits": 5,
-                      "pca_classes": 10, "digits_images": 1797} | _IMAGENET_CHECK
+                      "pca_classes": 10, "digits_images": 1797, **_IMAGENET_CHECK,
+                      **_FASHION_TEACHING}
 # Lesson 02: every strategy of the comparison gets total_steps optimizer steps (the careful
 # recipes: probe_steps for the head, the rest for the backbone; the linear probe: probe_steps),
 # its rate chosen on val_per_class (digits: digits_val_per_class) validation images per class of
@@ -93,7 +103,11 @@ SIZES.update({
     "01_transfer": {
         "smoke":    {"n_way": 20, "k_few": 1, "k_more": 1, "val_per_class": 1, "seeds": 1,
                      "batch_size": 16, "probe_steps": 2, "scratch_steps": 2, "k_digits": 2,
-                     "pca_classes": 5, "digits_images": 200} | _IMAGENET_CHECK,
+                     "pca_classes": 5, "digits_images": 200} | _IMAGENET_CHECK
+                    | _FASHION_TEACHING | {"fashion_pool": 200, "fashion_test": 100, "k_fashion": 2,
+                                           "fashion_val": 2, "fashion_steps": 2,
+                                           "fashion_rates": (1e-2,),
+                                           "probe_layers": ("block2", "top")},
         "teaching": _TRANSFER_TEACHING,
         "full":     _TRANSFER_TEACHING | {"imagenet_images": 50_000, "k_imagenet": 5,
                                           "imagenet_eval": 2_000, "imagenet_size": 224,

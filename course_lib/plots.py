@@ -30,10 +30,14 @@ def image_grid(
     row_labels: Sequence[str] | None = None,
     suptitle: str | None = None,
 ) -> plt.Figure:
-    """Draw ``(N, H, W)`` grayscale images in a grid, with optional titles and row labels."""
+    """Draw ``(N, H, W)`` grayscale images (ink dark) or ``(N, H, W, 3)`` RGB photos in a grid,
+    with optional titles and row labels."""
     images = np.asarray(images)
-    if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty (N, H, W) array, got shape {images.shape}.")
+    rgb = images.ndim == 4 and images.shape[-1] == 3
+    if not (images.ndim == 3 or rgb) or len(images) == 0:
+        raise ValueError(
+            f"images must be a non-empty (N, H, W) or (N, H, W, 3) array, got shape {images.shape}."
+        )
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images.")
     ncols = max(1, min(ncols, len(images)))
@@ -46,7 +50,10 @@ def image_grid(
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
-            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
+            if rgb:
+                ax.imshow(np.clip(images[i], 0, 1))
+            else:
+                ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1)
             if titles is not None:
                 ax.set_title(str(titles[i]), fontsize=8)
     for r, label in enumerate(row_labels or []):

@@ -16,6 +16,7 @@ from course_lib.data.episodes import (
     few_shot_split_with_val,
 )
 from course_lib.data.fashion_mnist import load_fashion_mnist
+from course_lib.data.resize import resize
 from course_lib.data.sinusoids import SinusoidTasks, sample_sinusoid_tasks
 from course_lib.data.types import LabelledImages
 from course_lib.errors import UnknownNameError
@@ -76,5 +77,6 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_glyphs",
+    "resize",
     "sample_sinusoid_tasks",
 ]

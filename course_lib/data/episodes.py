@@ -88,8 +88,9 @@ class EpisodeSampler:
 
 def _draw_classes_and_train(
     data: LabelledImages, k_shot: int, n_way: int | None, seed: int, keep: int
-) -> tuple[LabelledImages, np.ndarray, np.random.Generator]:
-    """The selected classes (relabelled), the training indices in them, and the generator."""
+) -> tuple[LabelledImages, np.ndarray, np.random.Generator, np.ndarray]:
+    """The selected classes (relabelled), the training indices in them, the generator, and where
+    each sample of the selection sits in ``data``."""
     if isinstance(k_shot, bool) or not isinstance(k_shot, int | np.integer) or k_shot < 1:
         raise ValueError(f"k_shot must be a positive integer, got {k_shot!r}.")
     rng = np.random.default_rng(seed)
@@ -116,19 +117,29 @@ def _draw_classes_and_train(
     train = np.concatenate(
         [rng.permutation(np.flatnonzero(subset.labels == c))[:k_shot] for c in range(len(classes))]
     )
-    return subset, np.sort(train), rng
+    positions = np.flatnonzero(np.isin(data.labels, classes))  # select_classes keeps the order
+    return subset, np.sort(train), rng, positions
 
 
 def few_shot_split(
-    data: LabelledImages, k_shot: int, *, n_way: int | None = None, seed: int = 0
-) -> tuple[LabelledImages, LabelledImages]:
+    data: LabelledImages,
+    k_shot: int,
+    *,
+    n_way: int | None = None,
+    seed: int = 0,
+    return_indices: bool = False,
+) -> tuple[LabelledImages, LabelledImages] | tuple[np.ndarray, np.ndarray]:
     """A small labelled training set and a test set: ``k_shot`` images per class to learn from.
 
     ``n_way`` classes are drawn with ``seed`` (``None`` = every class) and relabelled
     ``0 .. n_way-1``; every other image of those classes goes to the test set.
+    ``return_indices=True``: the positions in ``data`` instead (e.g. to pick rows of features
+    computed once for all of ``data``); with ``n_way`` the labels of ``data`` are not relabelled.
     """
-    subset, train, _ = _draw_classes_and_train(data, k_shot, n_way, seed, keep=1)
+    subset, train, _, positions = _draw_classes_and_train(data, k_shot, n_way, seed, keep=1)
     test = np.setdiff1d(np.arange(len(subset.labels)), train)
+    if return_indices:
+        return positions[train], positions[test]
     return subset.take(train), subset.take(test)
 
 
@@ -139,12 +150,15 @@ def few_shot_split_with_val(
     *,
     n_way: int | None = None,
     seed: int = 0,
-) -> tuple[LabelledImages, LabelledImages, LabelledImages]:
+    return_indices: bool = False,
+) -> tuple[LabelledImages, LabelledImages, LabelledImages] | tuple[np.ndarray, ...]:
     """:func:`few_shot_split` plus a validation set: ``(train, val, test)``, pairwise disjoint.
 
     ``train`` (and the classes) are exactly those of ``few_shot_split`` with the same arguments;
     ``val_per_class`` images of each class are then drawn from the images it leaves out, and the
     rest is the test set. Choose hyper-parameters on ``val``, report ``test`` once.
+    ``return_indices=True``: three arrays of positions in ``data`` instead (see
+    :func:`few_shot_split`).
     """
     if (
         isinstance(val_per_class, bool)
@@ -152,7 +166,9 @@ def few_shot_split_with_val(
         or val_per_class < 1
     ):
         raise ValueError(f"val_per_class must be a positive integer, got {val_per_class!r}.")
-    subset, train, rng = _draw_classes_and_train(data, k_shot, n_way, seed, keep=val_per_class + 1)
+    subset, train, rng, positions = _draw_classes_and_train(
+        data, k_shot, n_way, seed, keep=val_per_class + 1
+    )
     rest = np.setdiff1d(np.arange(len(subset.labels)), train)
     val = np.concatenate(
         [
@@ -162,4 +178,6 @@ def few_shot_split_with_val(
     )
     val = np.sort(val)
     test = np.setdiff1d(rest, val)
+    if return_indices:
+        return positions[train], positions[val], positions[test]
     return subset.take(train), subset.take(val), subset.take(test)

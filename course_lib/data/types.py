@@ -75,6 +75,12 @@ class LabelledImages:
             self.group_names,
         )
 
+    def with_images(self, images: np.ndarray) -> LabelledImages:
+        """The same samples with other images of them (e.g. resized); labels and names kept."""
+        return LabelledImages(
+            self.name, images, self.labels, self.class_names, self.class_groups, self.group_names
+        )
+
     def select_classes(self, classes: np.ndarray | list[int]) -> LabelledImages:
         """Only the samples of ``classes``, relabelled ``0 .. len(classes)-1`` in that order."""
         classes = np.asarray(classes, dtype=np.int64)

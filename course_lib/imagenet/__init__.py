@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from course_lib.imagenet.architecture import BLOCK_NAMES, STAGES, Stage
 from course_lib.imagenet.classes import class_names, top_classes
+from course_lib.imagenet.photos import PHOTO_NAMES, sample_photos
 from course_lib.imagenet.weights import (
     WEIGHTS_SHA256,
     keras_weights,
@@ -28,6 +29,7 @@ from course_lib.imagenet.weights import (
 
 __all__ = [
     "BLOCK_NAMES",
+    "PHOTO_NAMES",
     "STAGES",
     "WEIGHTS_SHA256",
     "Stage",
@@ -35,6 +37,7 @@ __all__ = [
     "keras_weights",
     "keras_weights_path",
     "read_torch_file",
+    "sample_photos",
     "top_classes",
     "verified_weights_file",
 ]

@@ -243,6 +243,25 @@ class GlobalPool(keras.layers.Layer):
         return (input_shape[0], input_shape[-1]) if len(input_shape) == 4 else input_shape
 
 
+def pooled_outputs(model: keras.Model, layers: Sequence[str]) -> keras.Model:
+    """One pass through ``model``'s blocks up to the last of ``layers``, keeping the pooled output
+    of each side by side (shares the weights); ``.keep`` and ``.widths`` say which columns are
+    which block's: the features of several layers for the price of one."""
+    names = layer_names(model)
+    keep = checks.feature_layers(layers, names)
+    inputs = _model_input(model)
+    x, pooled = inputs, []
+    for block in _blocks(model)[: names.index(keep[-1]) + 1]:
+        x = block(x)
+        if block.name in keep:
+            pooled.append(GlobalPool(name=f"pool_{block.name}")(x))
+    joined = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="pooled")(pooled)
+    extractor = keras.Model(inputs, joined, name=f"{model.name}_pooled")
+    extractor.keep = tuple(keep)
+    extractor.widths = tuple(int(p.shape[-1]) for p in pooled)
+    return extractor
+
+
 def feature_extractor(model: keras.Model, layer: str | None = None) -> keras.Model:
     """The model up to its features (shares the weights): inputs -> one vector per input.
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib.checks import batchnorm_mode
 from course_lib.errors import ArgumentError, ArgumentTypeError, CourseError
 from course_lib.inputs import InputSpec, check_model_input, check_outputs, model_input_error
 from course_lib.keras import workers
@@ -265,6 +267,11 @@ class FitOptions:
     """A function added to the objective inside the step (the course's own step)."""
     eager: bool
     """Run the step eagerly instead of tracing it (a handful of steps runs faster so)."""
+    batchnorm: str = "train"
+    """``"frozen"``: every BatchNormalization layer is ``trainable = False`` for the fit
+    (inference mode in the step, no gamma/beta among the trained variables). The model's
+    trainable flags are in the key already; the option is here too, as every option that
+    shapes the step is."""
 
     @property
     def shareable(self) -> bool:
@@ -328,6 +335,7 @@ def fit_options(
     eager: bool,
     penalty: Callable[[keras.Model], Any] | None = None,
     label_smoothing: float = 0.0,
+    batchnorm: str = "train",
 ) -> FitOptions:
     """The :class:`FitOptions` of a fit of ``model`` with these (checked) arguments; raises
     when ``lr`` per block does not fit the model, or nothing is trainable."""
@@ -345,6 +353,7 @@ def fit_options(
         blocks=blocks,
         penalty=penalty,
         eager=eager,
+        batchnorm=batchnorm,
     )
 
 
@@ -368,6 +377,32 @@ def _trainer(
     else:
         workers.reset_optimizer(worker.optimizer, lr)
     return worker
+
+
+@contextmanager
+def _batchnorm_frozen(model: keras.Model, frozen: bool) -> Iterator[None]:
+    """For ``fit(..., batchnorm="frozen")``: every BatchNormalization layer, nested ones too,
+    ``trainable = False`` while the block runs (inference mode, gamma/beta not trained), then
+    every layer's and variable's flag as before, also when the block raises. Does nothing
+    unless ``frozen``."""
+    if not frozen:
+        yield
+        return
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    flags = [(layer.trainable, [(v, v.trainable) for v in layer.weights]) for layer in layers]
+    for layer in layers:
+        layer.trainable = False
+    try:
+        yield
+    finally:
+        for layer, (flag, variables) in zip(layers, flags, strict=True):
+            layer.trainable = flag
+            for variable, trainable in variables:
+                variable.trainable = trainable
 
 
 class _CourseProgress(keras.callbacks.Callback):
@@ -437,6 +472,7 @@ def fit(
     penalty: Callable[[keras.Model], Any] | None = None,
     augment: Callable[[Any], Any] | None = None,
     label_smoothing: float = 0.0,
+    batchnorm: str = "train",
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs``; returns a :class:`History`.
 
@@ -460,10 +496,18 @@ def fit(
     Bad data is an error before any step (NaN/Inf inputs, labels that are not class indices of
     the network's outputs, images it cannot take); a loss that becomes NaN or infinite stops
     training with a :class:`~course_lib.errors.NonFiniteLossError` naming the step and the rate.
+    BatchNormalization layers of frozen blocks run in inference mode (Keras' ``trainable =
+    False``). ``batchnorm="frozen"`` does that for every BatchNormalization layer, whether or not
+    its block is frozen: each normalises with its moving statistics, which do not change, and
+    its gamma and beta do not train; the other layers train as usual. Use it to fine-tune a
+    pretrained network on a few images per class, where the statistics of tiny batches would
+    spoil the pretrained ones. Afterwards every ``trainable`` flag is as before the call.
+    ``batchnorm="train"`` (the default): BatchNorm layers of trainable blocks train as usual.
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
     check_regularization_args(loss, penalty, augment, label_smoothing)
     callbacks = check_callbacks(callbacks)
+    batchnorm = batchnorm_mode(batchnorm)
     train, val = _fit_data(model, train, loss), _fit_data(model, val, loss)
     train_data = data_loader(train, batch_size, shuffle=True, seed=seed)
     if augment is not None:  # each batch, each epoch, drawn afresh
@@ -474,50 +518,54 @@ def fit(
     steps = int(train_data.cardinality())
     # A handful of steps runs faster eagerly than after ~2 s of tracing a graph.
     eager = steps * epochs <= EAGER_MAX_STEPS
-    options = fit_options(model, lr, optimizer, weight_decay, loss, eager, penalty, label_smoothing)
-    trainer = _trainer(model, options, lr)
-    history = History()
-    watch = LossWatch(lr if isinstance(optimizer, str) else None)
-    bind_callbacks(callbacks, *_state_functions(model))
-    start = time.perf_counter()
-    quiet = resolve_quiet(quiet)
-    with progress_bar(max(steps, 1), epochs, quiet) as bar:
-        progress = (_CourseProgress if quiet else _CourseProgressPerBatch)(
-            model, history, bar, epochs, val_data, loss, batch_size, callbacks, watch
+    # trainable flags first: compiling and the worker cache key read them
+    with _batchnorm_frozen(model, batchnorm == "frozen"):
+        options = fit_options(
+            model, lr, optimizer, weight_decay, loss, eager, penalty, label_smoothing, batchnorm
         )
-        # One iterator over the repeated data (reshuffled every pass), not one per epoch:
-        # a new iterator costs ~10 ms, and a few-shot fit may have 100 epochs of 2 steps.
-        # (A dataset of unknown length is iterated afresh each epoch.)
-        known = steps > 0
-        if not options.custom_step:
-            trainer.fit(
-                train_data.repeat() if known else train_data,
-                epochs=epochs,
-                steps_per_epoch=steps if known else None,
-                verbose=0,
-                shuffle=False,
-                callbacks=[progress],
+        trainer = _trainer(model, options, lr)
+        history = History()
+        watch = LossWatch(lr if isinstance(optimizer, str) else None)
+        bind_callbacks(callbacks, *_state_functions(model))
+        start = time.perf_counter()
+        quiet = resolve_quiet(quiet)
+        with progress_bar(max(steps, 1), epochs, quiet) as bar:
+            progress = (_CourseProgress if quiet else _CourseProgressPerBatch)(
+                model, history, bar, epochs, val_data, loss, batch_size, callbacks, watch
             )
-        else:
-            progress.set_model(trainer)
-            batches = iter(train_data.repeat()) if known else None
-            for epoch in range(epochs):
-                running = RunningMetrics(loss)
-                epoch_batches = itertools.islice(batches, steps) if known else train_data
-                for step, (xb, yb) in enumerate(epoch_batches):
-                    value, outputs = trainer.course_step(xb, yb)
-                    where = f"epoch {epoch + 1}/{epochs}, step {step + 1}/{max(steps, 1)}"
-                    value = watch.check(float(value), where)
-                    correct = (
-                        int(np.sum(np.argmax(outputs, axis=1) == yb.numpy()))
-                        if loss == "cross_entropy"
-                        else None
-                    )
-                    running.update(value, len(yb), correct)
-                    bar.update()
-                if progress.finish_epoch(epoch, running.result()):
-                    break
-    workers.copy_variables(trainer, model)
+            # One iterator over the repeated data (reshuffled every pass), not one per epoch:
+            # a new iterator costs ~10 ms, and a few-shot fit may have 100 epochs of 2 steps.
+            # (A dataset of unknown length is iterated afresh each epoch.)
+            known = steps > 0
+            if not options.custom_step:
+                trainer.fit(
+                    train_data.repeat() if known else train_data,
+                    epochs=epochs,
+                    steps_per_epoch=steps if known else None,
+                    verbose=0,
+                    shuffle=False,
+                    callbacks=[progress],
+                )
+            else:
+                progress.set_model(trainer)
+                batches = iter(train_data.repeat()) if known else None
+                for epoch in range(epochs):
+                    running = RunningMetrics(loss)
+                    epoch_batches = itertools.islice(batches, steps) if known else train_data
+                    for step, (xb, yb) in enumerate(epoch_batches):
+                        value, outputs = trainer.course_step(xb, yb)
+                        where = f"epoch {epoch + 1}/{epochs}, step {step + 1}/{max(steps, 1)}"
+                        value = watch.check(float(value), where)
+                        correct = (
+                            int(np.sum(np.argmax(outputs, axis=1) == yb.numpy()))
+                            if loss == "cross_entropy"
+                            else None
+                        )
+                        running.update(value, len(yb), correct)
+                        bar.update()
+                    if progress.finish_epoch(epoch, running.result()):
+                        break
+        workers.copy_variables(trainer, model)
     # tf.data prefetches augmented batches ahead of training, so how far the augmentation's
     # random generators advanced depends on timing: move them on by a fixed jump instead, so
     # that the next fit with the same augmentation draws the same images run after run.
@@ -571,16 +619,27 @@ def predict(model: keras.Model, data: Any, batch_size: int | None = None) -> np.
 
 
 def features(
-    model: keras.Model, data: Any, batch_size: int | None = None, *, layer: str | None = None
-) -> np.ndarray:
+    model: keras.Model,
+    data: Any,
+    batch_size: int | None = None,
+    *,
+    layer: str | Sequence[str] | None = None,
+) -> np.ndarray | dict[str, np.ndarray]:
     """One feature vector per image, ``(N, features)``: what the model's last Dense layer sees
     (``layer=None``), or the globally pooled output of block ``layer`` (e.g. ``"block2"``).
 
     For ``small_cnn`` the default is the pooled output of ``block4`` (``4 * width`` numbers).
+    ``layer=["block3", "top"]``: ``{block: features}`` for each, from one pass over ``data``.
     """
-    from course_lib.keras.models import feature_extractor
+    from course_lib.keras.models import feature_extractor, pooled_outputs
 
-    return predict(feature_extractor(model, layer), data, batch_size)
+    if layer is None or isinstance(layer, str):
+        return predict(feature_extractor(model, layer), data, batch_size)
+    extractor = pooled_outputs(model, layer)
+    joined = predict(extractor, data, batch_size)
+    parts = np.split(joined, np.cumsum(extractor.widths)[:-1], axis=1)
+    pairs = zip(extractor.keep, parts, strict=True)
+    return {name: np.ascontiguousarray(part) for name, part in pairs}
 
 
 def _all_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:

@@ -192,6 +192,35 @@ class GlobalPool(nn.Module):
         return x.mean(dim=(2, 3)) if x.dim() == 4 else x
 
 
+class PooledOutputs(nn.Sequential):
+    """The blocks in order; the output is the global average of each block named in ``keep``,
+    side by side, ``(N, sum of their widths)``; ``widths`` holds each one's width after a pass."""
+
+    def __init__(self, blocks: OrderedDict[str, nn.Module], keep: Sequence[str]):
+        super().__init__(blocks)
+        self.keep = tuple(keep)
+        self.widths: tuple[int, ...] = ()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = []
+        for name, block in self.named_children():
+            x = block(x)
+            if name in self.keep:
+                pooled.append(x.mean(dim=(2, 3)) if x.dim() == 4 else x)
+        self.widths = tuple(p.shape[1] for p in pooled)
+        return torch.cat(pooled, dim=1)
+
+
+def pooled_outputs(model: nn.Module, layers: Sequence[str]) -> PooledOutputs:
+    """One pass through ``model``'s blocks up to the last of ``layers``, keeping the pooled output
+    of each (shares the weights): the features of several layers for the price of one."""
+    names = layer_names(model)
+    keep = checks.feature_layers(layers, names)
+    children = dict(model.named_children())
+    last = names.index(keep[-1])
+    return PooledOutputs(OrderedDict((n, children[n]) for n in names[: last + 1]), keep)
+
+
 def feature_extractor(model: nn.Module, layer: str | None = None) -> nn.Module:
     """The model up to its features (shares the weights): inputs -> one vector per input.
 

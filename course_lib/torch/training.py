@@ -8,7 +8,8 @@ the progress bar and callbacks come from the framework-neutral :mod:`course_lib.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from course_lib.checks import batchnorm_mode
 from course_lib.errors import ArgumentError, ArgumentTypeError, CourseError
 from course_lib.inputs import InputSpec, check_model_input, check_outputs, model_input_error
 from course_lib.training import (
@@ -156,6 +158,39 @@ def _frozen_batchnorm_to_eval(model: nn.Module) -> None:
                 module.eval()
 
 
+def _batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _every_batchnorm_to_eval(model: nn.Module) -> None:
+    """Every BatchNorm layer normalises with its running statistics, and they do not move."""
+    for module in _batchnorm_layers(model):
+        module.eval()
+
+
+@contextmanager
+def _batchnorm_frozen(model: nn.Module, frozen: bool) -> Iterator[None]:
+    """For ``fit(..., batchnorm="frozen")``: every BatchNorm scale and shift without
+    ``requires_grad`` while the block runs (so no optimizer moves them, the caller's own
+    included), then each parameter's flag and each module's train/eval mode as before, also when
+    the block raises. Does nothing unless ``frozen``."""
+    if not frozen:
+        yield
+        return
+    params = [p for m in _batchnorm_layers(model) for p in m.parameters(recurse=False)]
+    flags = [p.requires_grad for p in params]
+    modes = [(m, m.training) for m in model.modules()]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+        for m, training in modes:
+            m.training = training
+
+
 def _model_device(model: nn.Module) -> torch.device:
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
@@ -229,6 +264,7 @@ def fit(
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     label_smoothing: float = 0.0,
+    batchnorm: str = "train",
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs``; returns a :class:`History`.
 
@@ -251,50 +287,66 @@ def fit(
     The model moves to :func:`device` (the GPU when there is one). BatchNorm layers of frozen
     blocks stay in evaluation mode, so their running statistics keep their pretrained values
     (what Keras does for ``trainable = False``).
+    ``batchnorm="frozen"`` does that for every BatchNorm layer, whether or not its block is
+    frozen: each normalises with its running statistics, which do not change, and its scale and
+    shift do not train (not even with your own optimizer); the other layers train as usual. Use
+    it to fine-tune a pretrained network on a few images per class, where the statistics of tiny
+    batches would spoil the pretrained ones. Afterwards every ``requires_grad`` flag and every
+    module's train/eval mode are as before the call. ``batchnorm="train"`` (the default):
+    BatchNorm layers of trainable blocks train as usual.
     """
     check_fit_args(epochs, lr, optimizer, loss, weight_decay)
     check_regularization_args(loss, penalty, augment, label_smoothing)
     callbacks = check_callbacks(callbacks)
+    batchnorm = batchnorm_mode(batchnorm)
     from course_lib.torch import device
 
     dev = device()
     model.to(dev)  # the GPU when there is one (full mode), else the CPU
-    train, val = _fit_data(model, train, loss), _fit_data(model, val, loss)
-    train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
-    val_loader = None if val is None else data_loader(val, batch_size)
-    opt = _make_optimizer(model, optimizer, lr, weight_decay)
-    loss_fn = _loss_fn(loss, label_smoothing)
-    watch = LossWatch(lr if isinstance(optimizer, str) else None)
-    steps = len(train_loader)
-    history = History()
-    bind_callbacks(callbacks, *_state_functions(model))
-    start = time.perf_counter()
-    with progress_bar(len(train_loader), epochs, resolve_quiet(quiet)) as bar:
-        for epoch in range(epochs):
-            model.train()
-            _frozen_batchnorm_to_eval(model)
-            running = RunningMetrics(loss)
-            for step, (xb, yb) in enumerate(train_loader):
-                xb, yb = xb.to(dev), yb.to(dev)
-                if augment is not None:
-                    xb = augment(xb)
-                opt.zero_grad()
-                outputs = model(xb)
-                batch_loss = loss_fn(outputs, yb)
-                objective = batch_loss if penalty is None else batch_loss + penalty(model)
-                objective.backward()
-                opt.step()
-                correct = int((outputs.argmax(1) == yb).sum()) if loss == "cross_entropy" else None
-                value = watch.check(  # .item() waits for the step: the check adds no sync
-                    batch_loss.item(), f"epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}"
-                )
-                running.update(value, len(yb), correct)
-                bar.update()
-            logs = running.result()
-            if val_loader is not None:
-                logs |= {f"val_{k}": v for k, v in evaluate(model, val_loader, loss=loss).items()}
-            if end_epoch(history, logs, epoch, epochs, bar, callbacks):
-                break
+    frozen = batchnorm == "frozen"
+    with _batchnorm_frozen(model, frozen):  # flags and modes back afterwards
+        train, val = _fit_data(model, train, loss), _fit_data(model, val, loss)
+        train_loader = data_loader(train, batch_size, shuffle=True, seed=seed)
+        val_loader = None if val is None else data_loader(val, batch_size)
+        opt = _make_optimizer(model, optimizer, lr, weight_decay)
+        loss_fn = _loss_fn(loss, label_smoothing)
+        watch = LossWatch(lr if isinstance(optimizer, str) else None)
+        steps = len(train_loader)
+        history = History()
+        bind_callbacks(callbacks, *_state_functions(model))
+        start = time.perf_counter()
+        with progress_bar(len(train_loader), epochs, resolve_quiet(quiet)) as bar:
+            for epoch in range(epochs):
+                model.train()
+                _frozen_batchnorm_to_eval(model)
+                if frozen:  # after every model.train(): no BatchNorm statistics move
+                    _every_batchnorm_to_eval(model)
+                running = RunningMetrics(loss)
+                for step, (xb, yb) in enumerate(train_loader):
+                    xb, yb = xb.to(dev), yb.to(dev)
+                    if augment is not None:
+                        xb = augment(xb)
+                    opt.zero_grad()
+                    outputs = model(xb)
+                    batch_loss = loss_fn(outputs, yb)
+                    objective = batch_loss if penalty is None else batch_loss + penalty(model)
+                    objective.backward()
+                    opt.step()
+                    correct = (
+                        int((outputs.argmax(1) == yb).sum()) if loss == "cross_entropy" else None
+                    )
+                    value = watch.check(  # .item() waits for the step: the check adds no sync
+                        batch_loss.item(), f"epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}"
+                    )
+                    running.update(value, len(yb), correct)
+                    bar.update()
+                logs = running.result()
+                if val_loader is not None:
+                    logs |= {
+                        f"val_{k}": v for k, v in evaluate(model, val_loader, loss=loss).items()
+                    }
+                if end_epoch(history, logs, epoch, epochs, bar, callbacks):
+                    break
     finish_callbacks(callbacks, history)
     history.wall_s = time.perf_counter() - start
     return history
@@ -327,16 +379,27 @@ def predict(model: nn.Module, data: Any, batch_size: int | None = None) -> np.nd
 
 
 def features(
-    model: nn.Module, data: Any, batch_size: int | None = None, *, layer: str | None = None
-) -> np.ndarray:
+    model: nn.Module,
+    data: Any,
+    batch_size: int | None = None,
+    *,
+    layer: str | Sequence[str] | None = None,
+) -> np.ndarray | dict[str, np.ndarray]:
     """One feature vector per image, ``(N, features)``: what the model's last linear layer sees
     (``layer=None``), or the globally pooled output of block ``layer`` (e.g. ``"block2"``).
 
     For ``small_cnn`` the default is the pooled output of ``block4`` (``4 * width`` numbers).
+    ``layer=["block3", "top"]``: ``{block: features}`` for each, from one pass over ``data``.
     """
-    from course_lib.torch.models import feature_extractor
+    from course_lib.torch.models import feature_extractor, pooled_outputs
 
-    return predict(feature_extractor(model, layer), data, batch_size)
+    if layer is None or isinstance(layer, str):
+        return predict(feature_extractor(model, layer), data, batch_size)
+    extractor = pooled_outputs(model, layer)
+    joined = predict(extractor, data, batch_size)
+    parts = np.split(joined, np.cumsum(extractor.widths)[:-1], axis=1)
+    pairs = zip(extractor.keep, parts, strict=True)
+    return {name: np.ascontiguousarray(part) for name, part in pairs}
 
 
 def recalibrate_batchnorm(model: nn.Module, data: Any, batch_size: int | None = None) -> None:

@@ -4,7 +4,7 @@ import pytest
 from course_lib import data
 from course_lib.data import cache
 from course_lib.data.types import LabelledImages
-from course_lib.errors import UnknownNameError
+from course_lib.errors import ArgumentError, ArgumentTypeError, UnknownNameError
 
 
 def test_digits_are_the_real_sklearn_digits():
@@ -182,3 +182,52 @@ def test_few_shot_split_with_val_keeps_the_train_set_and_carves_val_out_of_test(
 def test_few_shot_split_with_val_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         data.few_shot_split_with_val(data.load_digits(), *args)
+
+
+@pytest.mark.parametrize("n_way", [None, 4])
+def test_split_indices_point_at_the_same_samples(n_way):
+    """return_indices=True: positions in the data given, the same samples the split returns."""
+    digits = data.load_digits()
+    shuffled = digits.take(np.random.default_rng(1).permutation(len(digits)))  # order matters
+    for split, args in ((data.few_shot_split, (3,)), (data.few_shot_split_with_val, (3, 5))):
+        parts = split(shuffled, *args, n_way=n_way, seed=2)
+        where = split(shuffled, *args, n_way=n_way, seed=2, return_indices=True)
+        assert len(parts) == len(where)
+        for part, idx in zip(parts, where, strict=True):
+            assert np.array_equal(shuffled.images[idx], part.images)
+            if n_way is None:
+                assert np.array_equal(shuffled.labels[idx], part.labels)
+        everything = np.concatenate(where)
+        assert len(np.unique(everything)) == len(everything)  # disjoint
+        classes = np.unique(shuffled.labels[everything])
+        assert len(classes) == (n_way or 10)
+        if n_way is not None:  # every image of the drawn classes, none of the others
+            assert len(everything) == np.isin(shuffled.labels, classes).sum()
+
+
+def test_resize_arrays_and_labelled_images():
+    digits = data.load_digits()
+    big = data.resize(digits, 32)
+    assert big.images.shape == (len(digits), 32, 32) and big.images.dtype == np.float32
+    assert np.array_equal(big.labels, digits.labels) and big.class_names == digits.class_names
+    assert np.allclose(data.resize(digits.images, 32), big.images)
+    back = data.resize(big.images, 8)  # up then down: close to where it started
+    assert np.abs(back - digits.images).mean() < 0.05
+    flat = np.full((2, 5, 7), 0.25, np.float32)
+    assert np.allclose(data.resize(flat, 9), 0.25)  # a constant image stays constant
+
+
+@pytest.mark.parametrize(
+    ("images", "size", "error", "match"),
+    [
+        (np.zeros((8, 8)), 16, ArgumentError, r"image\[None\]"),
+        (np.zeros((2, 8, 8, 3)), 16, ArgumentError, r"\(N, H, W\)"),
+        ([[[0.0]]], 16, ArgumentTypeError, "NumPy array"),
+        (np.zeros((2, 8, 8)), 2, ArgumentError, "4 to 512"),
+        (np.zeros((2, 8, 8)), 16.0, ArgumentTypeError, "integer"),
+        (np.zeros((2, 8, 8)), True, ArgumentTypeError, "integer"),
+    ],
+)
+def test_resize_bad_input(images, size, error, match):
+    with pytest.raises(error, match=match):
+        data.resize(images, size)

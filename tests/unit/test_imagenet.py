@@ -5,16 +5,14 @@ two sample photos) go through both networks; the course's block tools work on th
 small_cnn; the weight file and the cached Keras copy are checked.
 """
 
-import functools
 import pickle
 import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from course_lib import imagenet
-from course_lib.errors import ArgumentError, ArgumentTypeError, CheckpointError
+from course_lib.errors import ArgumentError, ArgumentTypeError, CheckpointError, UnknownNameError
 from course_lib.imagenet import weights
 
 # Measured at 224 px (both frameworks): Grace Hopper -> military uniform 30 % (mortarboard 9 %);
@@ -28,25 +26,11 @@ PHOTOS = {
 PARAMETERS = 4_652_008  # EfficientNet-Lite0 with its 1,000-class classifier
 
 
-def _square(image: Image.Image, size: int) -> np.ndarray:
-    """The centre square of a photo, resized: RGB float32 (size, size, 3) in [0, 1]."""
-    image = image.convert("RGB")
-    w, h = image.size
-    s = min(w, h)
-    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
-    resized = image.crop(box).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.float32) / 255
-
-
-@functools.cache
 def photos(size: int = 224) -> np.ndarray:
     """The three photos of :data:`PHOTOS`, ``(3, size, size, 3)``."""
-    import matplotlib.cbook
-    from sklearn.datasets import load_sample_images
-
-    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))
-    china, flower = (Image.fromarray(a) for a in load_sample_images().images)
-    return np.stack([_square(p, size) for p in (hopper, china, flower)])
+    names, images = imagenet.sample_photos(size)
+    assert names == tuple(PHOTOS)
+    return images
 
 
 _models: dict[str, object] = {}
@@ -283,3 +267,51 @@ def test_the_keras_copy_is_cached_and_rebuilt_with_a_warning_when_damaged(monkey
     with pytest.warns(UserWarning, match="damaged.*rebuilding"):
         again = weights.keras_weights()
     assert len(built) == 2 and all(np.array_equal(first[k], again[k]) for k in first)
+
+
+@pytest.mark.parametrize("bad", [8, 2000, 64.0, True, "64"])
+def test_sample_photos_bad_size(bad):
+    with pytest.raises(ArgumentError, match="16 to 1024"):
+        imagenet.sample_photos(bad)
+
+
+def test_sample_photos_are_rgb_in_unit_range_and_each_caller_gets_its_own():
+    names, images = imagenet.sample_photos(32)
+    assert names == imagenet.PHOTO_NAMES and images.shape == (3, 32, 32, 3)
+    assert images.dtype == np.float32 and 0 <= images.min() and images.max() <= 1
+    images[0] = 0.0  # a caller drawing on its copy
+    assert imagenet.sample_photos(32)[1][0].max() > 0  # does not change the next caller's
+
+
+def test_several_layers_in_one_pass_equal_one_layer_at_a_time():
+    """``features(layer=[...])``: a dict per block, each equal to asking for that block alone,
+    the same in both frameworks; listed in any order, returned in the network's order."""
+    ct, ck = _both()
+    gray = photos(64).mean(axis=-1)
+    layers = ["top", "stem", "block5"]
+    found = {cl.FRAMEWORK: cl.features(imagenet_model(cl), gray, layer=layers) for cl in (ct, ck)}
+    for cl in (ct, ck):
+        several = found[cl.FRAMEWORK]
+        assert list(several) == ["stem", "block5", "top"]
+        for layer in layers:
+            alone = cl.features(imagenet_model(cl), gray, layer=layer)
+            assert several[layer].shape == alone.shape
+            assert np.abs(several[layer] - alone).max() < 1e-5, (cl.FRAMEWORK, layer)
+    for layer in layers:
+        assert np.abs(found["torch"][layer] - found["keras"][layer]).max() < 1e-4, layer
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "match"),
+    [
+        ([], ArgumentTypeError, "non-empty list"),
+        (("block2", "block2"), ArgumentError, "twice"),
+        (["block2", "nope"], UnknownNameError, "nope"),
+        (["head"], ArgumentError, "classifier"),
+        (7, ArgumentTypeError, "block name"),
+    ],
+)
+def test_several_layers_bad_input(layers, error, match):
+    for cl in _both():
+        with pytest.raises(error, match=match):
+            cl.features(imagenet_model(cl), np.zeros((2, 32, 32), np.float32), layer=layers)

@@ -14,9 +14,20 @@ def test_image_grid_lays_out_rows_and_titles():
     plt.close(fig)
 
 
+def test_image_grid_draws_rgb_photos_in_colour():
+    photos = np.zeros((2, 8, 8, 3))
+    photos[0, ..., 0] = 1.0  # a red image
+    fig = plots.image_grid(photos, ["red", "black"])
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.shape == (8, 8, 3) and shown[0, 0, 0] == 1.0 and shown[0, 0, 1] == 0.0
+    plt.close(fig)
+
+
 def test_image_grid_bad_input():
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
         plots.image_grid(np.zeros((8, 8)))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        plots.image_grid(np.zeros((2, 8, 8, 4)))
     with pytest.raises(ValueError, match="titles"):
         plots.image_grid(np.zeros((2, 8, 8)), ["only one"])
 

@@ -341,6 +341,15 @@ class History:
         return f"History({len(self)} epochs: {describe(self.last) or 'empty'})"
 
 
+def split_pooled(
+    joined: np.ndarray, keep: Sequence[str], widths: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """``features(layer=[...])``: the side-by-side pooled outputs of one pass, one array per
+    block (``keep``, with its ``widths``)."""
+    parts = np.split(joined, np.cumsum(widths)[:-1], axis=1)
+    return {name: np.ascontiguousarray(part) for name, part in zip(keep, parts, strict=True)}
+
+
 def describe(logs: dict[str, float]) -> str:
     """``loss 0.412 · accuracy 0.871 · val_loss 0.520`` — for progress bars and printouts."""
     return " · ".join(f"{k} {v:.3f}" for k, v in logs.items())

@@ -41,6 +41,7 @@ from course_lib.training import (
     progress_bar,
     resolve_batch_size,
     resolve_quiet,
+    split_pooled,
 )
 
 
@@ -397,9 +398,7 @@ def features(
         return predict(feature_extractor(model, layer), data, batch_size)
     extractor = pooled_outputs(model, layer)
     joined = predict(extractor, data, batch_size)
-    parts = np.split(joined, np.cumsum(extractor.widths)[:-1], axis=1)
-    pairs = zip(extractor.keep, parts, strict=True)
-    return {name: np.ascontiguousarray(part) for name, part in pairs}
+    return split_pooled(joined, extractor.keep, extractor.widths)
 
 
 def recalibrate_batchnorm(model: nn.Module, data: Any, batch_size: int | None = None) -> None:

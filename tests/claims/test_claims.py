@@ -181,6 +181,19 @@ def test_lesson_02_story_pairs_leave_out_only_naive_vs_scratch():
     assert ("glyphs_naive_fine_tune_k1", "glyphs_naive_at_careful_rate_k1") in pairs
 
 
+# "Naive at the careful rate" runs at the rate the careful recipes chose at that K. Where the two
+# frameworks chose different careful rates, the row measures naive fine-tuning at different rates
+# and its place in the order cannot be compared (2026-12-06, K = 5: PyTorch chose 1e-3, where naive
+# reaches 98.3 %; Keras 1e-4, where it reaches 50.8 %). It is compared wherever the rates agree.
+BORROWED_RATE = "glyphs_naive_at_careful_rate"
+
+
+def _incomparable(runs, k: str) -> set[str]:
+    """The rows of one label budget whose borrowed rate differs between the frameworks."""
+    rates = {fw: results["metrics"][f"rate_{BORROWED_RATE}_k{k}"] for fw, results in runs.items()}
+    return set() if len(set(rates.values())) == 1 else {f"{BORROWED_RATE}_k{k}"}
+
+
 def test_lesson_02_frameworks_tell_the_same_story_in_the_comparison(teaching_results):
     runs = _both(teaching_results, "02_finetune")
     cells = {fw: _glyph_cells(results) for fw, results in runs.items()}
@@ -193,8 +206,11 @@ def test_lesson_02_frameworks_tell_the_same_story_in_the_comparison(teaching_res
         by_k.setdefault(name.rsplit("_k", 1)[1], []).append(name)
     separated, contradictions = 0, []
     for first, second in (("torch", "keras"), ("keras", "torch")):
-        for names in by_k.values():
+        for k, names in by_k.items():
+            skip = _incomparable(runs, k)
             for a, b in _story_pairs(names):
+                if a in skip or b in skip:
+                    continue
                 if 100 * (cells[first][a] - cells[first][b]) > STORY_POINTS:
                     separated += 1
                     if cells[second][a] < cells[second][b]:

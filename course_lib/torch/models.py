@@ -189,7 +189,12 @@ class GlobalPool(nn.Module):
     feature vectors ``(N, F)`` through unchanged."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3)) if x.dim() == 4 else x
+        return global_pool(x)
+
+
+def global_pool(x: torch.Tensor) -> torch.Tensor:
+    """What :class:`GlobalPool` computes, for code that pools several outputs of one pass."""
+    return x.mean(dim=(2, 3)) if x.dim() == 4 else x
 
 
 class PooledOutputs(nn.Sequential):
@@ -206,7 +211,7 @@ class PooledOutputs(nn.Sequential):
         for name, block in self.named_children():
             x = block(x)
             if name in self.keep:
-                pooled.append(x.mean(dim=(2, 3)) if x.dim() == 4 else x)
+                pooled.append(global_pool(x))
         self.widths = tuple(p.shape[1] for p in pooled)
         return torch.cat(pooled, dim=1)
 
